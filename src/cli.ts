@@ -1,0 +1,151 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from './config';
+import { createTicket } from './core/tickets';
+import { openDatabase } from './db/dataSource';
+import { DataDirInUseError } from './db/embeddedPostgres';
+import { listTickets, revokeTicket } from './db/ticketRepository';
+import { createLogger } from './logger';
+import { startService } from './service';
+import { SOAP_PATH } from './soap/soapService';
+
+const HELP = `webhook-agent: SuperOffice NetServer's WebhookAgent, SOAP + durable webhook delivery.
+
+Usage: webhook-agent <command> [options]
+
+Commands:
+  serve                                   start the API (SOAP at ${SOAP_PATH})
+  migrate                                 bring the database schema up to date, then exit
+  tickets create --name NAME [--associate-id N]
+                                          create an API ticket; prints it alone on the last line
+  tickets list                            list tickets (never their secret part)
+  tickets revoke <ticketId>               revoke a ticket
+
+Configuration comes from environment variables (see README): PORT, PUBLIC_URL, DATABASE_URL,
+DATA_DIR, BODY_LIMIT, VERIFY_TIMEOUT_MS, ALLOW_HTTP_TARGETS, ALLOW_PRIVATE_TARGETS, LOG_LEVEL ...
+Exit codes: 0 done, 1 failed, 2 bad usage or configuration.
+`;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP);
+    return command ? 0 : 2;
+  }
+  const config = loadConfig();
+  switch (command) {
+    case 'serve':
+      return serve(config, rest);
+    case 'migrate':
+      return migrate(config, rest);
+    case 'tickets':
+      return tickets(config, rest);
+    default:
+      throw new UsageError(`Unknown command ${JSON.stringify(command)}.`);
+  }
+}
+
+function wantsHelp(args: string[], text: string): boolean {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(text);
+    return true;
+  }
+  return false;
+}
+
+async function serve(config: Config, args: string[]): Promise<number> {
+  if (wantsHelp(args, `Usage: webhook-agent serve\n\nStarts the SOAP API on PORT (default 8080).\n`)) return 0;
+  const logger = createLogger(config);
+  const service = await startService(config, logger);
+  logger.info({ url: config.publicUrl, soap: `${config.publicUrl}${SOAP_PATH}`, database: service.db.mode }, 'webhook-agent is listening');
+  if (service.bootstrapTicket) {
+    // Printed once, on the console only (not in the structured log): the quick start needs it.
+    process.stdout.write(`\nFirst start: created an API ticket for associate 1 (bootstrap). Keep it; it is not shown again:\n\n  ${service.bootstrapTicket}\n\n`);
+  }
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  logger.info('shutting down');
+  await service.close();
+  return 0;
+}
+
+async function migrate(config: Config, args: string[]): Promise<number> {
+  if (wantsHelp(args, 'Usage: webhook-agent migrate\n\nApplies pending migrations and exits.\n')) return 0;
+  const db = await openDatabase(config, { allowBorrow: true, poolSize: 2 });
+  const pending = await db.dataSource.showMigrations();
+  await db.close();
+  process.stdout.write(pending ? 'Migrations still pending.\n' : 'The database schema is up to date.\n');
+  return pending ? 1 : 0;
+}
+
+async function tickets(config: Config, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const help = 'Usage:\n  webhook-agent tickets create --name NAME [--associate-id N]\n  webhook-agent tickets list\n  webhook-agent tickets revoke <ticketId>\n';
+  if (!sub || wantsHelp(args, help)) {
+    if (!sub) process.stderr.write(help);
+    return sub ? 0 : 2;
+  }
+  if (sub === 'create') {
+    const { values } = parseArgs({ args: rest, options: { name: { type: 'string' }, 'associate-id': { type: 'string' } }, strict: true });
+    if (!values.name?.trim()) throw new UsageError('tickets create needs --name NAME (who the ticket is for).');
+    const associateId = values['associate-id'] === undefined ? 1 : Number(values['associate-id']);
+    if (!Number.isInteger(associateId) || associateId < 0 || associateId > 2147483647) throw new UsageError('--associate-id must be a whole number from 0 to 2147483647.');
+    const db = await openDatabase(config, { allowBorrow: true, poolSize: 2 });
+    try {
+      const ticket = await createTicket(db.dataSource, values.name.trim(), associateId);
+      process.stderr.write(`Created a ticket for ${values.name.trim()} (associate ${associateId}). It is shown once; keep it secret.\n`);
+      process.stdout.write(`${ticket}\n`);
+    } finally {
+      await db.close();
+    }
+    return 0;
+  }
+  if (sub === 'list') {
+    const db = await openDatabase(config, { allowBorrow: true, poolSize: 2 });
+    try {
+      for (const row of await listTickets(db.dataSource)) {
+        process.stdout.write(`${row.ticketId}\t${row.name}\tassociate ${row.associateId}\tcreated ${row.createdAt.toISOString()}\t${row.revokedAt ? `revoked ${row.revokedAt.toISOString()}` : 'active'}\n`);
+      }
+    } finally {
+      await db.close();
+    }
+    return 0;
+  }
+  if (sub === 'revoke') {
+    const ticketId = Number(rest[0]);
+    if (!Number.isInteger(ticketId) || ticketId <= 0) throw new UsageError('tickets revoke needs the ticket id (see tickets list).');
+    const db = await openDatabase(config, { allowBorrow: true, poolSize: 2 });
+    try {
+      if (!(await revokeTicket(db.dataSource, ticketId))) {
+        process.stderr.write(`No active ticket with id ${ticketId}.\n`);
+        return 1;
+      }
+      process.stdout.write(`Revoked ticket ${ticketId}.\n`);
+    } finally {
+      await db.close();
+    }
+    return 0;
+  }
+  throw new UsageError(`Unknown tickets command ${JSON.stringify(sub)}.`);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof ConfigError || error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`${(error as Error).message}\nRun webhook-agent --help for usage.\n`);
+      process.exit(2);
+    }
+    if (error instanceof DataDirInUseError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    process.stderr.write(`webhook-agent failed: ${(error as Error)?.message ?? String(error)}\n`);
+    process.exit(1);
+  },
+);

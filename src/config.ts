@@ -1,0 +1,108 @@
+import path from 'node:path';
+
+/** Everything the service reads from its environment, read once and validated at start. */
+export interface Config {
+  port: number;
+  /** Base URL clients use to reach us; written into the WSDL's soap:address. */
+  publicUrl: string;
+  /** PostgreSQL server; null means the embedded database in dataDir. */
+  databaseUrl: string | null;
+  dataDir: string;
+  bodyLimitBytes: number;
+  verifyTimeoutMs: number;
+  deliveryTimeoutMs: number;
+  allowHttpTargets: boolean;
+  allowPrivateTargets: boolean;
+  /** The tenant id sent as ContextIdentifier in every payload. */
+  contextIdentifier: string;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** Print a first ticket when the ticket table is empty (quick start). */
+  bootstrapTicket: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, k: 1024, mb: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, g: 1024 ** 3 };
+
+/** Reads the configuration; every problem is collected so the operator fixes them in one go. */
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name}=${JSON.stringify(raw)} is not a whole number from ${min} to ${max}.`);
+      return fallback;
+    }
+    return value;
+  };
+
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === '') return fallback;
+    const normalized = raw.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(normalized)) return true;
+    if (['0', 'false', 'no', 'off'].includes(normalized)) return false;
+    problems.push(`${name}=${JSON.stringify(raw)} is not a boolean; use true or false.`);
+    return fallback;
+  };
+
+  const size = (name: string, fallback: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === '') return fallback;
+    const match = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(raw);
+    const unit = match ? SIZE_UNITS[match[2].toLowerCase()] : undefined;
+    if (!match || unit === undefined || Number(match[1]) * unit < 1024) {
+      problems.push(`${name}=${JSON.stringify(raw)} is not a size of at least 1kb; use bytes or a unit, e.g. 1mb or 512kb.`);
+      return fallback;
+    }
+    return Number(match[1]) * unit;
+  };
+
+  const port = int('PORT', 8080, 0, 65535);
+
+  let publicUrl = env.PUBLIC_URL?.trim() || `http://localhost:${port}`;
+  try {
+    const parsed = new URL(publicUrl);
+    if (!['http:', 'https:'].includes(parsed.protocol)) throw new Error('protocol');
+    publicUrl = publicUrl.replace(/\/+$/, '');
+  } catch {
+    problems.push(`PUBLIC_URL=${JSON.stringify(env.PUBLIC_URL)} is not an absolute http(s) URL, e.g. https://webhooks.example.com.`);
+  }
+
+  const databaseUrl = env.DATABASE_URL?.trim() || null;
+  if (databaseUrl !== null && !/^postgres(ql)?:\/\//i.test(databaseUrl)) {
+    problems.push('DATABASE_URL must be a postgres:// or postgresql:// connection URL (or unset, for the embedded database).');
+  }
+
+  const logLevel = (env.LOG_LEVEL?.trim().toLowerCase() || 'info') as Config['logLevel'];
+  if (!['debug', 'info', 'warn', 'error', 'silent'].includes(logLevel)) {
+    problems.push(`LOG_LEVEL=${JSON.stringify(env.LOG_LEVEL)} must be one of debug, info, warn, error, silent.`);
+  }
+
+  const config: Config = {
+    port,
+    publicUrl,
+    databaseUrl,
+    dataDir: path.resolve(env.DATA_DIR?.trim() || './data'),
+    bodyLimitBytes: size('BODY_LIMIT', 1024 * 1024),
+    verifyTimeoutMs: int('VERIFY_TIMEOUT_MS', 10_000, 100, 120_000),
+    deliveryTimeoutMs: int('DELIVERY_TIMEOUT_MS', 10_000, 100, 120_000),
+    allowHttpTargets: bool('ALLOW_HTTP_TARGETS', false),
+    allowPrivateTargets: bool('ALLOW_PRIVATE_TARGETS', false),
+    contextIdentifier: env.CONTEXT_IDENTIFIER?.trim() || 'webhook-agent',
+    logLevel,
+    bootstrapTicket: bool('BOOTSTRAP_TICKET', true),
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

@@ -1,0 +1,134 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { deleteWebhookRow, findWebhook, insertWebhook, listWebhooks, updateWebhook } from '../db/webhookRepository';
+import { NotFoundError, NotImplementedError, ValidationError, VerificationFailedError } from './errors';
+import { sendTestPayload, type VerifierOptions } from './targetVerifier';
+import { validateWebhookFields, type TargetPolicy } from './validation';
+import { createDefaultWebhook, WebhookState, type AssociateRef, type TypedEntry, type Webhook, type WebhookFilter, type WebhookInput, type WebhookResult } from './webhook';
+
+export type ManagerOptions = VerifierOptions & TargetPolicy;
+
+/** Called inside the save's transaction when a webhook's state changes (the delivery engine emits events). */
+export type StateChangeListener = (tx: EntityManager, webhook: Webhook, from: WebhookState | null, to: WebhookState, actor: AssociateRef) => Promise<void>;
+
+/** Signals an event on behalf of a caller (the delivery engine). */
+export type EventSignaller = (eventName: string, primaryKey: number, data: TypedEntry[] | null, actor: AssociateRef) => Promise<void>;
+
+/**
+ * What every API uses (NetServer's WebhookManager): validates, verifies the target with a signed
+ * test POST before anything is stored, stamps Registered/Updated with the acting associate.
+ */
+export class WebhookManager {
+  private stateChangeListener: StateChangeListener | null = null;
+  private eventSignaller: EventSignaller | null = null;
+
+  constructor(
+    private readonly ds: DataSource,
+    private readonly options: ManagerOptions,
+  ) {}
+
+  onStateChange(listener: StateChangeListener): void {
+    this.stateChangeListener = listener;
+  }
+
+  setEventSignaller(signaller: EventSignaller): void {
+    this.eventSignaller = signaller;
+  }
+
+  createDefaultWebhook(): Webhook {
+    return createDefaultWebhook();
+  }
+
+  async getWebhook(webhookId: number): Promise<Webhook | null> {
+    return findWebhook(this.ds, webhookId);
+  }
+
+  async getAllWebhooks(filter: WebhookFilter): Promise<Webhook[]> {
+    return listWebhooks(this.ds, {
+      nameFilter: filter.nameFilter?.trim() || null,
+      eventFilter: filter.eventFilter?.trim() || null,
+      statusFilter: filter.statusFilter === WebhookState.Unknown ? null : filter.statusFilter,
+    });
+  }
+
+  async getLastError(webhookId: number): Promise<string> {
+    const webhook = await findWebhook(this.ds, webhookId);
+    if (!webhook) throw new NotFoundError(`There is no webhook with WebhookId ${webhookId}; list them with GetAllWebhooks.`);
+    return webhook.lastError ?? '';
+  }
+
+  /** Creates (WebhookId 0) or updates a webhook; an Active result is verified first. */
+  async saveWebhook(input: WebhookInput, actor: AssociateRef): Promise<Webhook> {
+    if (!Number.isInteger(input.webhookId) || input.webhookId < 0) {
+      throw new ValidationError(`WebhookId ${input.webhookId} is invalid: use 0 to create a webhook or the id of an existing one to update it.`, 'WebhookId');
+    }
+    const valid = validateWebhookFields(input, this.options);
+    const existing = valid.webhookId > 0 ? await findWebhook(this.ds, valid.webhookId) : null;
+    if (valid.webhookId > 0 && !existing) {
+      throw new NotFoundError(`There is no webhook with WebhookId ${valid.webhookId} to update; save with WebhookId 0 to create one.`);
+    }
+    // State omitted (Unknown): Active for a new webhook, unchanged for an existing one.
+    const state = valid.state === WebhookState.Unknown ? (existing?.state ?? WebhookState.Active) : valid.state;
+    const now = new Date();
+    const candidate: Webhook = {
+      ...(existing ?? createDefaultWebhook()),
+      ...valid,
+      state,
+      registered: existing?.registered ?? now,
+      registeredAssociate: existing?.registeredAssociate ?? actor,
+      updated: now,
+      updatedAssociate: actor,
+    };
+
+    if (state === WebhookState.Active) {
+      const outcome = await sendTestPayload(candidate, actor.associateId, this.options);
+      if (!outcome.accepted) {
+        throw new VerificationFailedError(
+          `The webhook was not saved: ${outcome.summary}. The target must answer 200 OK to the signed test POST (header X-Hook-Test: true); ` +
+            'fix the receiver, or save the webhook with State Stopped to store it without verification.',
+        );
+      }
+    }
+
+    return this.ds.transaction(async (tx) => {
+      let saved: Webhook;
+      if (existing) {
+        // Re-read under a row lock: the delivery engine may have changed counters or state meanwhile.
+        const current = await findWebhook(tx, existing.webhookId, true);
+        if (!current) throw new NotFoundError(`Webhook ${existing.webhookId} was deleted while it was being saved.`);
+        saved = await updateWebhook(tx, {
+          ...candidate,
+          totalCalls: current.totalCalls,
+          totalErrors: current.totalErrors,
+          lastError: current.lastError,
+          // Back to Active after TooManyErrors starts a fresh count, or one failure would trip it again.
+          consecutiveErrors: state === WebhookState.Active && current.state === WebhookState.TooManyErrors ? 0 : current.consecutiveErrors,
+        });
+        if (current.state !== saved.state) await this.stateChangeListener?.(tx, saved, current.state, saved.state, actor);
+      } else {
+        saved = await insertWebhook(tx, candidate);
+        await this.stateChangeListener?.(tx, saved, null, saved.state, actor);
+      }
+      return saved;
+    });
+  }
+
+  async deleteWebhook(webhookId: number): Promise<void> {
+    if (!(await deleteWebhookRow(this.ds, webhookId))) {
+      throw new NotFoundError(`There is no webhook with WebhookId ${webhookId} to delete.`);
+    }
+  }
+
+  /** Sends the test payload to the given webhook's target without storing anything. */
+  async testWebhook(input: WebhookInput, actor: AssociateRef): Promise<WebhookResult> {
+    const valid = validateWebhookFields({ ...input, state: WebhookState.Active }, this.options);
+    const outcome = await sendTestPayload({ ...createDefaultWebhook(), ...valid }, actor.associateId, this.options);
+    return { success: outcome.accepted, message: outcome.message };
+  }
+
+  async signalEvent(eventName: string, primaryKey: number, data: TypedEntry[] | null, actor: AssociateRef): Promise<void> {
+    if (!this.eventSignaller) {
+      throw new NotImplementedError('SignalEvent is not available yet: the delivery engine is not built in this version. Nothing was recorded.');
+    }
+    await this.eventSignaller(eventName, primaryKey, data, actor);
+  }
+}

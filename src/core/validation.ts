@@ -1,0 +1,168 @@
+import { PAYLOAD_FIELD_NAMES } from '../delivery/payload';
+import { isReservedHeaderName } from '../delivery/headers';
+import { ValidationError } from './errors';
+import { WebhookState, type StringEntry, type TypedEntry, type WebhookInput } from './webhook';
+
+/** What the operator allows for targets (from config). */
+export interface TargetPolicy {
+  allowHttpTargets: boolean;
+}
+
+const EVENT_NAME = /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)+$/;
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Printable header value: no CR, LF or other control characters (header injection).
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\uffff]*$/;
+const EMAIL = /^[^\s@,;<>"]+@[^\s@,;<>"]+\.[^\s@,;<>"]+$/;
+const PAYLOAD_NAMES_LOWER = new Set(PAYLOAD_FIELD_NAMES.map((name) => name.toLowerCase()));
+
+export const LIMITS = {
+  name: 400,
+  secret: 400,
+  targetUrl: 4000,
+  eventsJoined: 4000,
+  errorsEmail: 239,
+  description: 4000,
+  headerValue: 4000,
+  headers: 50,
+  properties: 100,
+  propertyValue: 4000,
+} as const;
+
+function maxLength(value: string | null, limit: number, field: string): void {
+  if (value !== null && value.length > limit) {
+    throw new ValidationError(`${field} is ${value.length} characters long; the limit is ${limit}. Shorten it.`, field);
+  }
+}
+
+export function validateEventName(event: string, field = 'Events'): void {
+  if (!EVENT_NAME.test(event)) {
+    throw new ValidationError(
+      `${field} contains ${JSON.stringify(event)}, which is not an event name: use dot-separated segments of letters, digits or _, e.g. contact.created.`,
+      field,
+    );
+  }
+}
+
+/** Events: at least one, each a dotted name; duplicates collapse (order kept). */
+export function normalizeEvents(events: string[] | null | undefined): string[] {
+  if (!events || events.length === 0) {
+    throw new ValidationError('Events is empty: subscribe the webhook to at least one event, e.g. contact.created.', 'Events');
+  }
+  const unique = [...new Set(events.map((event) => (event ?? '').trim()))];
+  unique.forEach((event) => validateEventName(event));
+  if (unique.join(',').length > LIMITS.eventsJoined) {
+    throw new ValidationError(`Events are ${unique.join(',').length} characters long together; the limit is ${LIMITS.eventsJoined}. Subscribe to fewer events.`, 'Events');
+  }
+  return unique;
+}
+
+export function validateTargetUrl(targetUrl: string | null, policy: TargetPolicy): URL {
+  if (targetUrl === null || targetUrl.trim() === '') {
+    throw new ValidationError('TargetUrl is empty: give the absolute https:// URL of your receiver.', 'TargetUrl');
+  }
+  maxLength(targetUrl, LIMITS.targetUrl, 'TargetUrl');
+  let url: URL;
+  try {
+    url = new URL(targetUrl.trim());
+  } catch {
+    throw new ValidationError(`TargetUrl ${JSON.stringify(targetUrl)} is not an absolute URL; use e.g. https://example.com/webhooks.`, 'TargetUrl');
+  }
+  if (url.protocol === 'http:' && !policy.allowHttpTargets) {
+    throw new ValidationError('TargetUrl uses http://; only https:// targets are accepted (an operator can allow http with ALLOW_HTTP_TARGETS=true).', 'TargetUrl');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ValidationError(`TargetUrl uses ${url.protocol}//; use an https:// URL.`, 'TargetUrl');
+  }
+  if (url.username || url.password) {
+    throw new ValidationError('TargetUrl contains a user name or password; put credentials in Headers (e.g. Authorization) instead.', 'TargetUrl');
+  }
+  return url;
+}
+
+function validateErrorsEmail(errorsEmail: string | null): void {
+  if (errorsEmail === null || errorsEmail.trim() === '') return;
+  maxLength(errorsEmail, LIMITS.errorsEmail, 'ErrorsEmail');
+  for (const address of errorsEmail.split(/[,;]/).map((part) => part.trim())) {
+    if (!EMAIL.test(address)) {
+      throw new ValidationError(`ErrorsEmail contains ${JSON.stringify(address)}, which is not an email address; separate several with commas.`, 'ErrorsEmail');
+    }
+  }
+}
+
+function validateHeaders(headers: StringEntry[] | null): void {
+  if (!headers) return;
+  if (headers.length > LIMITS.headers) throw new ValidationError(`Headers has ${headers.length} entries; the limit is ${LIMITS.headers}.`, 'Headers');
+  const seen = new Set<string>();
+  for (const { key, value } of headers) {
+    if (!HEADER_NAME.test(key ?? '')) {
+      throw new ValidationError(`Headers contains the name ${JSON.stringify(key)}, which is not a valid HTTP header name.`, 'Headers');
+    }
+    if (isReservedHeaderName(key)) {
+      throw new ValidationError(
+        `Headers may not set ${key}: Host, Content-Length, Content-Type, Transfer-Encoding, Connection, User-Agent, X-Hook-Test, X-SuperOffice-* and webhook-* are set by the service. Remove it.`,
+        'Headers',
+      );
+    }
+    if (seen.has(key.toLowerCase())) throw new ValidationError(`Headers sets ${key} twice; keep one.`, 'Headers');
+    seen.add(key.toLowerCase());
+    if (value === null || !HEADER_VALUE.test(value)) {
+      throw new ValidationError(`Headers value of ${key} is empty or contains line breaks or control characters.`, 'Headers');
+    }
+    maxLength(value, LIMITS.headerValue, `Headers[${key}]`);
+  }
+}
+
+function validateProperties(properties: TypedEntry[] | null): void {
+  if (!properties) return;
+  if (properties.length > LIMITS.properties) throw new ValidationError(`Properties has ${properties.length} entries; the limit is ${LIMITS.properties}.`, 'Properties');
+  const seen = new Set<string>();
+  for (const { key, value } of properties) {
+    if (!key) throw new ValidationError('Properties contains an entry with an empty key.', 'Properties');
+    if (PAYLOAD_NAMES_LOWER.has(key.toLowerCase())) {
+      throw new ValidationError(
+        `Properties key ${key} collides with a payload field (${PAYLOAD_FIELD_NAMES.join(', ')}); rename it.`,
+        'Properties',
+      );
+    }
+    if (seen.has(key)) throw new ValidationError(`Properties sets ${key} twice; keep one.`, 'Properties');
+    seen.add(key);
+    if (typeof value === 'string') maxLength(value, LIMITS.propertyValue, `Properties[${key}]`);
+  }
+}
+
+/**
+ * The field rules of SPEC section 2, shared by WebhookRow and WebhookManager. Returns the
+ * normalized input; throws ValidationError naming the field. No I/O.
+ */
+export function validateWebhookFields(input: WebhookInput, policy: TargetPolicy): WebhookInput {
+  maxLength(input.name, LIMITS.name, 'Name');
+  maxLength(input.secret, LIMITS.secret, 'Secret');
+  maxLength(input.description, LIMITS.description, 'Description');
+  const events = normalizeEvents(input.events);
+  validateTargetUrl(input.targetUrl, policy);
+  const type = (input.type ?? 'webhook').trim().toLowerCase() || 'webhook';
+  if (type === 'crmscript') {
+    throw new ValidationError(
+      "Type 'crmscript' runs CRMScript inside SuperOffice, which this service cannot do; it delivers HTTP webhooks only: use Type 'webhook'.",
+      'Type',
+    );
+  }
+  if (type !== 'webhook') throw new ValidationError(`Type ${JSON.stringify(input.type)} is unknown; use 'webhook'.`, 'Type');
+  if (input.state === WebhookState.TooManyErrors) {
+    throw new ValidationError('State TooManyErrors is set only by the service; set Active to resume deliveries or Stopped to pause them.', 'State');
+  }
+  if (![WebhookState.Unknown, WebhookState.Active, WebhookState.Stopped].includes(input.state)) {
+    throw new ValidationError(`State ${String(input.state)} is unknown; use Active or Stopped.`, 'State');
+  }
+  validateErrorsEmail(input.errorsEmail);
+  validateHeaders(input.headers);
+  validateProperties(input.properties);
+  return {
+    ...input,
+    events,
+    targetUrl: input.targetUrl!.trim(),
+    type,
+    secret: input.secret === '' ? null : input.secret,
+    errorsEmail: input.errorsEmail?.trim() ? input.errorsEmail.trim() : null,
+  };
+}

@@ -1,0 +1,96 @@
+import 'reflect-metadata';
+import { DataSource } from 'typeorm';
+import type { Config } from '../config';
+import { findRunningEmbedded, startEmbeddedPostgres } from './embeddedPostgres';
+import { TicketRow } from './entities/TicketRow';
+import { WebhookRow } from './entities/WebhookRow';
+import { Initial1764374400000 } from './migrations/1764374400000-Initial';
+
+export const ENTITIES = [WebhookRow, TicketRow];
+export const MIGRATIONS = [Initial1764374400000];
+
+export interface Database {
+  dataSource: DataSource;
+  /** 'server' (DATABASE_URL), 'embedded' (we own the data folder) or 'embedded-client' (another process does). */
+  mode: 'server' | 'embedded' | 'embedded-client';
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /**
+   * A CLI command may borrow the socket of a running service; the service itself must own the
+   * folder and refuses when another process holds it.
+   */
+  allowBorrow?: boolean;
+  poolSize?: number;
+}
+
+/** Opens the configured database and brings its schema up to date. */
+export async function openDatabase(config: Config, options: OpenOptions = {}): Promise<Database> {
+  const poolSize = options.poolSize ?? 8;
+  if (config.databaseUrl) {
+    const dataSource = buildDataSource({ url: config.databaseUrl }, poolSize);
+    await initialize(dataSource);
+    return { dataSource, mode: 'server', close: () => dataSource.destroy() };
+  }
+
+  const running = options.allowBorrow ? await findRunningEmbedded(config.dataDir) : null;
+  if (running) {
+    const dataSource = buildDataSource({ host: running.host, port: running.port }, Math.min(poolSize, 2));
+    await initialize(dataSource);
+    return { dataSource, mode: 'embedded-client', close: () => dataSource.destroy() };
+  }
+
+  const embedded = await startEmbeddedPostgres(config.dataDir, poolSize + 2);
+  const dataSource = buildDataSource({ host: embedded.host, port: embedded.port }, poolSize);
+  try {
+    await initialize(dataSource);
+  } catch (error) {
+    await embedded.close();
+    throw error;
+  }
+  return {
+    dataSource,
+    mode: 'embedded',
+    async close() {
+      await dataSource.destroy().catch(() => undefined);
+      await embedded.close();
+    },
+  };
+}
+
+function buildDataSource(target: { url: string } | { host: string; port: number }, poolSize: number): DataSource {
+  return new DataSource({
+    type: 'postgres',
+    ...target,
+    ...('host' in target ? { username: 'postgres', database: 'postgres' } : {}),
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsTransactionMode: 'each',
+    // PGlite has no uuid-ossp; gen_random_uuid() is built in on both.
+    uuidExtension: 'pgcrypto',
+    synchronize: false,
+    logging: false,
+    poolSize,
+  });
+}
+
+// Any number of processes may start at once against one server: one migrates, the others wait.
+const MIGRATION_LOCK_KEY = 72420011;
+
+async function initialize(dataSource: DataSource): Promise<void> {
+  await dataSource.initialize();
+  const lockHolder = dataSource.createQueryRunner();
+  try {
+    await lockHolder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    try {
+      await dataSource.runMigrations({ transaction: 'each' });
+    } finally {
+      await lockHolder.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+      await lockHolder.release();
+    }
+  } catch (error) {
+    await dataSource.destroy().catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,97 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import type { Webhook, WebhookFilter } from '../core/webhook';
+import { WebhookRow } from './entities/WebhookRow';
+
+/** The webhook table's queries, named by what they do. The only place webhook SQL lives. */
+
+type Db = DataSource | EntityManager;
+
+export function rowToWebhook(row: WebhookRow): Webhook {
+  return {
+    webhookId: row.webhookId,
+    name: row.name,
+    events: row.events,
+    targetUrl: row.targetUrl,
+    secret: row.secret,
+    state: row.state,
+    type: row.type,
+    headers: row.headers,
+    properties: row.properties,
+    registered: row.registered,
+    registeredAssociate: row.registeredAssociateId === null ? null : { associateId: row.registeredAssociateId, name: row.registeredAssociateName ?? '' },
+    updated: row.updated,
+    updatedAssociate: row.updatedAssociateId === null ? null : { associateId: row.updatedAssociateId, name: row.updatedAssociateName ?? '' },
+    errorsEmail: row.errorsEmail,
+    description: row.description,
+    totalCalls: row.totalCalls,
+    totalErrors: row.totalErrors,
+    consecutiveErrors: row.consecutiveErrors,
+    lastError: row.lastError,
+  };
+}
+
+function webhookToRow(webhook: Webhook): Partial<WebhookRow> {
+  return {
+    name: webhook.name,
+    events: webhook.events,
+    targetUrl: webhook.targetUrl ?? '',
+    secret: webhook.secret,
+    state: webhook.state,
+    type: webhook.type ?? 'webhook',
+    headers: webhook.headers,
+    properties: webhook.properties,
+    registered: webhook.registered ?? new Date(),
+    registeredAssociateId: webhook.registeredAssociate?.associateId ?? null,
+    registeredAssociateName: webhook.registeredAssociate?.name ?? null,
+    updated: webhook.updated ?? new Date(),
+    updatedAssociateId: webhook.updatedAssociate?.associateId ?? null,
+    updatedAssociateName: webhook.updatedAssociate?.name ?? null,
+    errorsEmail: webhook.errorsEmail,
+    description: webhook.description,
+    totalCalls: webhook.totalCalls,
+    totalErrors: webhook.totalErrors,
+    consecutiveErrors: webhook.consecutiveErrors,
+    lastError: webhook.lastError,
+  };
+}
+
+export async function findWebhook(db: Db, webhookId: number, lock = false): Promise<Webhook | null> {
+  const query = db.getRepository(WebhookRow).createQueryBuilder('w').where('w.webhook_id = :webhookId', { webhookId });
+  if (lock) query.setLock('pessimistic_write');
+  const row = await query.getOne();
+  return row ? rowToWebhook(row) : null;
+}
+
+export async function listWebhooks(db: Db, filter: WebhookFilter): Promise<Webhook[]> {
+  const query = db.getRepository(WebhookRow).createQueryBuilder('w').orderBy('w.webhook_id', 'ASC');
+  if (filter.nameFilter) {
+    // A literal, case-insensitive substring: % and _ typed by the caller match themselves.
+    const escaped = filter.nameFilter.replace(/[\\%_]/g, (c) => `\\${c}`);
+    query.andWhere(`w.name ILIKE :name ESCAPE '\\'`, { name: `%${escaped}%` });
+  }
+  if (filter.eventFilter) query.andWhere('w.events @> ARRAY[:event]::text[]', { event: filter.eventFilter });
+  if (filter.statusFilter) query.andWhere('w.state = :state', { state: filter.statusFilter });
+  return (await query.getMany()).map(rowToWebhook);
+}
+
+export async function insertWebhook(db: Db, webhook: Webhook): Promise<Webhook> {
+  const repository = db.getRepository(WebhookRow);
+  const saved = await repository.save(repository.create(webhookToRow(webhook)));
+  return rowToWebhook(saved);
+}
+
+export async function updateWebhook(db: Db, webhook: Webhook): Promise<Webhook> {
+  const repository = db.getRepository(WebhookRow);
+  await repository.update({ webhookId: webhook.webhookId }, webhookToRow(webhook));
+  const row = await repository.findOneByOrFail({ webhookId: webhook.webhookId });
+  return rowToWebhook(row);
+}
+
+export async function deleteWebhookRow(db: Db, webhookId: number): Promise<boolean> {
+  const result = await db.getRepository(WebhookRow).delete({ webhookId });
+  return (result.affected ?? 0) > 0;
+}
+
+export async function countWebhooks(db: Db): Promise<number> {
+  return db.getRepository(WebhookRow).count();
+}

@@ -1,0 +1,65 @@
+import dns from 'node:dns';
+import net from 'node:net';
+import ipaddr from 'ipaddr.js';
+
+/**
+ * Refuses targets that resolve to loopback, private, link-local (cloud metadata included),
+ * multicast or otherwise non-public addresses, unless the operator allows private networks.
+ * Used at save/verification time (`checkTargetHost`) and at connect time (`guardedLookup`,
+ * given to the HTTP sender as its DNS hook, so a name that re-resolves elsewhere is caught).
+ */
+
+export class TargetAddressError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TargetAddressError';
+  }
+}
+
+/** The one range ipaddr.js calls public; everything else (private, loopback, linkLocal ...) is refused. */
+export function isPublicAddress(address: string): boolean {
+  if (!ipaddr.isValid(address)) return false;
+  let parsed = ipaddr.parse(address);
+  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
+    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+  }
+  return parsed.range() === 'unicast';
+}
+
+function refusal(host: string, address: string): TargetAddressError {
+  return new TargetAddressError(
+    `The target host ${host} resolves to ${address}, a loopback, private, link-local or otherwise non-public address; ` +
+      'webhooks may only target public addresses. An operator can allow private networks with ALLOW_PRIVATE_TARGETS=true.',
+  );
+}
+
+/** Resolves a URL's host and refuses it when any of its addresses is not public. */
+export async function checkTargetHost(hostname: string, allowPrivate: boolean): Promise<void> {
+  if (allowPrivate) return;
+  const host = hostname.replace(/^\[|\]$/g, '');
+  const addresses = net.isIP(host)
+    ? [host]
+    : await dns.promises.lookup(host, { all: true, verbatim: true }).then(
+        (list) => list.map((entry) => entry.address),
+        (error: NodeJS.ErrnoException) => {
+          throw new TargetAddressError(`The target host ${host} could not be resolved (${error.code ?? error.message}); check the TargetUrl.`);
+        },
+      );
+  const bad = addresses.find((address) => !isPublicAddress(address));
+  if (bad !== undefined) throw refusal(host, bad);
+}
+
+/** A `lookup` for http.request that refuses non-public addresses at connect time. */
+export function guardedLookup(allowPrivate: boolean): net.LookupFunction | undefined {
+  if (allowPrivate) return undefined;
+  return ((hostname: string, options: dns.LookupOptions, callback: (...args: unknown[]) => void) => {
+    dns.lookup(hostname, { ...options, all: true }, (error, addresses) => {
+      if (error) return callback(error);
+      const list = addresses as dns.LookupAddress[];
+      const bad = list.find((entry) => !isPublicAddress(entry.address));
+      if (bad) return callback(refusal(hostname, bad.address));
+      if (options.all) return callback(null, list);
+      callback(null, list[0].address, list[0].family);
+    });
+  }) as net.LookupFunction;
+}

@@ -1,0 +1,60 @@
+import http from 'node:http';
+import express from 'express';
+import type { Config } from './config';
+import { createBootstrapTicket } from './core/tickets';
+import { WebhookManager } from './core/WebhookManager';
+import { openDatabase, type Database } from './db/dataSource';
+import { createLogger, type Logger } from './logger';
+import { mountSoapService, SOAP_PATH } from './soap/soapService';
+
+export interface RunningService {
+  url: string;
+  port: number;
+  db: Database;
+  manager: WebhookManager;
+  /** The ticket created on first start (printed once), or null. */
+  bootstrapTicket: string | null;
+  close(): Promise<void>;
+}
+
+/** Opens the database, mounts the doors and listens. Used by `serve` and by the tests. */
+export async function startService(config: Config, logger: Logger = createLogger(config)): Promise<RunningService> {
+  const db = await openDatabase(config);
+  try {
+    const manager = new WebhookManager(db.dataSource, {
+      timeoutMs: config.verifyTimeoutMs,
+      allowPrivateTargets: config.allowPrivateTargets,
+      allowHttpTargets: config.allowHttpTargets,
+      contextIdentifier: config.contextIdentifier,
+    });
+    const app = express();
+    app.disable('x-powered-by');
+    await mountSoapService(app, { ds: db.dataSource, manager, publicUrl: config.publicUrl, bodyLimitBytes: config.bodyLimitBytes, logger });
+    app.use((_req, res) => {
+      res.status(404).type('text/plain').send(`Not found. The SOAP endpoint is ${SOAP_PATH} (WSDL at ${SOAP_PATH}?wsdl).\n`);
+    });
+
+    const bootstrapTicket = config.bootstrapTicket ? await createBootstrapTicket(db.dataSource) : null;
+    const server = http.createServer(app);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, resolve);
+    });
+    const port = (server.address() as { port: number }).port;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      port,
+      db,
+      manager,
+      bootstrapTicket,
+      async close() {
+        server.closeIdleConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await db.close();
+      },
+    };
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}

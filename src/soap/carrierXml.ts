@@ -1,0 +1,81 @@
+import { WEBHOOK_STATE_NAMES, type AssociateRef, type StringEntry, type TypedEntry, type Webhook, type WebhookResult } from '../core/webhook';
+import { dateTimeText, escapeXml, NS, textElement } from './xml';
+
+/**
+ * Response bodies written in the WSDL's xs:sequence order (node-soap would follow JavaScript
+ * key order, write Dates as empty elements and xsi:nil without declaring xsi). Each root
+ * declares the xsi and xs prefixes it may use.
+ */
+
+const ROOT_XMLNS = `xmlns:xsi="${NS.xsi}" xmlns:xs="${NS.xs}"`;
+
+function stringDictionary(name: string, entries: StringEntry[] | null): string {
+  if (entries === null) return `<${name} xsi:nil="true"/>`;
+  const pairs = entries.map((e) => `<StringKeyValuePair>${textElement('Key', e.key)}${textElement('Value', e.value)}</StringKeyValuePair>`);
+  return `<${name}>${pairs.join('')}</${name}>`;
+}
+
+function typedValue(entry: TypedEntry): string {
+  if (entry.type === null || entry.value === null) return '<Value xsi:nil="true"/>';
+  return `<Value xsi:type="xs:${entry.type}">${escapeXml(String(entry.value))}</Value>`;
+}
+
+function objectDictionary(name: string, entries: TypedEntry[] | null): string {
+  if (entries === null) return `<${name} xsi:nil="true"/>`;
+  const pairs = entries.map((e) => `<StringObjectKeyValuePair>${textElement('Key', e.key)}${typedValue(e)}</StringObjectKeyValuePair>`);
+  return `<${name}>${pairs.join('')}</${name}>`;
+}
+
+function associate(name: string, who: AssociateRef | null): string {
+  if (who === null) return `<${name} xsi:nil="true"/>`;
+  return (
+    `<${name}>` +
+    `<AssociateId>${who.associateId}</AssociateId>${textElement('Name', who.name)}<PersonId>0</PersonId><Rank>0</Rank>` +
+    `${textElement('Tooltip', who.name)}<Type>InternalAssociate</Type><GroupIdx>0</GroupIdx>` +
+    `${textElement('FullName', who.name)}${textElement('FormalName', who.name)}<Deleted>false</Deleted><EjUserId>0</EjUserId>` +
+    `${textElement('UserName', who.name)}` +
+    `</${name}>`
+  );
+}
+
+function webhookFields(w: Webhook): string {
+  const events = `<Events xmlns:a="${NS.arrays}">${w.events.map((e) => `<a:string>${escapeXml(e)}</a:string>`).join('')}</Events>`;
+  return (
+    `<WebhookId>${w.webhookId}</WebhookId>` +
+    textElement('Name', w.name) +
+    events +
+    textElement('TargetUrl', w.targetUrl) +
+    textElement('Secret', w.secret) +
+    `<State>${WEBHOOK_STATE_NAMES[w.state]}</State>` +
+    textElement('Type', w.type) +
+    stringDictionary('Headers', w.headers) +
+    objectDictionary('Properties', w.properties) +
+    `<Registered>${dateTimeText(w.registered)}</Registered>` +
+    associate('RegisteredAssociate', w.registeredAssociate) +
+    `<Updated>${dateTimeText(w.updated)}</Updated>` +
+    associate('UpdatedAssociate', w.updatedAssociate) +
+    textElement('ErrorsEmail', w.errorsEmail) +
+    textElement('Description', w.description) +
+    `<TotalCalls>${w.totalCalls}</TotalCalls>` +
+    `<TotalErrors>${w.totalErrors}</TotalErrors>` +
+    `<ConsecutiveErrors>${w.consecutiveErrors}</ConsecutiveErrors>` +
+    textElement('LastError', w.lastError)
+  );
+}
+
+export function webhookResponseXml(webhook: Webhook | null): string {
+  if (webhook === null) return `<Response xsi:nil="true" xmlns:xsi="${NS.xsi}"/>`;
+  return `<Response ${ROOT_XMLNS}>${webhookFields(webhook)}</Response>`;
+}
+
+export function webhookArrayResponseXml(webhooks: Webhook[]): string {
+  return `<Response ${ROOT_XMLNS}>${webhooks.map((w) => `<Webhook>${webhookFields(w)}</Webhook>`).join('')}</Response>`;
+}
+
+export function webhookResultResponseXml(result: WebhookResult): string {
+  return `<Response ${ROOT_XMLNS}><Success>${result.success}</Success>${textElement('Message', result.message)}</Response>`;
+}
+
+export function stringResponseXml(value: string): string {
+  return `<Response>${escapeXml(value)}</Response>`;
+}

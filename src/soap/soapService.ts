@@ -1,0 +1,145 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import * as soap from 'soap';
+import { NotFoundError } from '../core/errors';
+import { authenticate } from '../core/tickets';
+import type { WebhookManager } from '../core/WebhookManager';
+import type { AssociateRef } from '../core/webhook';
+import type { DataSource } from 'typeorm';
+import type { Logger } from '../logger';
+import { stringResponseXml, webhookArrayResponseXml, webhookResponseXml, webhookResultResponseXml } from './carrierXml';
+import { checkEnvelope, type OperationName } from './envelopeGuard';
+import { clientFault, faultFromError, sendFault } from './faults';
+import { argument, filterInput, int, objectDictionary, text, webhookInput } from './requestMapping';
+import { NS } from './xml';
+
+export const SOAP_PATH = '/Remote/Services88/Webhook.svc';
+const WSDL_FILE = path.join(__dirname, '..', '..', 'wsdl', 'WebhookAgent.wsdl');
+
+export interface SoapDependencies {
+  ds: DataSource;
+  manager: WebhookManager;
+  publicUrl: string;
+  bodyLimitBytes: number;
+  logger: Logger;
+}
+
+interface CallContext {
+  args: unknown;
+  actor: AssociateRef;
+}
+
+/** The project's WSDL with soap:address pointing at this server. */
+export function renderWsdl(publicUrl: string): string {
+  const wsdl = fs.readFileSync(WSDL_FILE, 'utf8');
+  return wsdl.replace(/(<soap:address location=")[^"]*(")/, `$1${publicUrl}${SOAP_PATH}$2`);
+}
+
+function ticketFrom(headers: unknown, req: Request): string | null {
+  const credentials = (headers as Record<string, unknown> | undefined)?.Credentials;
+  const ticket = credentials && typeof credentials === 'object' ? text((credentials as Record<string, unknown>).Ticket, 'Credentials.Ticket') : null;
+  if (ticket) return ticket;
+  const authorization = req.headers.authorization;
+  const match = authorization ? /^(?:Bearer|SOTicket)\s+(.+)$/i.exec(authorization) : null;
+  return match ? match[1].trim() : null;
+}
+
+/**
+ * Mounts the WebhookAgent SOAP endpoint on an express app: our guard in front (size, XML
+ * well-formedness, operation), node-soap for dispatch and the envelope, our writers for bodies
+ * and faults. Resolves once node-soap has registered its route.
+ */
+export async function mountSoapService(app: Express, deps: SoapDependencies): Promise<void> {
+  const { manager } = deps;
+  const wsdl = renderWsdl(deps.publicUrl);
+
+  const operations: Record<OperationName, (ctx: CallContext) => Promise<string | null>> = {
+    CreateDefaultWebhook: async () => webhookResponseXml(manager.createDefaultWebhook()),
+    SaveWebhook: async ({ args, actor }) => webhookResponseXml(await manager.saveWebhook(webhookInput(argument(args, 'Webhook')), actor)),
+    GetWebhook: async ({ args }) => webhookResponseXml(await manager.getWebhook(int(argument(args, 'WebhookId'), 'WebhookId'))),
+    GetAllWebhooks: async ({ args }) => webhookArrayResponseXml(await manager.getAllWebhooks(filterInput(args))),
+    DeleteWebhook: async ({ args }) => {
+      await manager.deleteWebhook(int(argument(args, 'WebhookId'), 'WebhookId'));
+      return null;
+    },
+    TestWebhook: async ({ args, actor }) => webhookResultResponseXml(await manager.testWebhook(webhookInput(argument(args, 'Webhook')), actor)),
+    SignalEvent: async ({ args, actor }) => {
+      await manager.signalEvent(
+        text(argument(args, 'EventName'), 'EventName') ?? '',
+        int(argument(args, 'PrimaryKey'), 'PrimaryKey'),
+        objectDictionary(argument(args, 'Data'), 'Data'),
+        actor,
+      );
+      return null;
+    },
+    GetLastError: async ({ args }) => {
+      const webhookId = int(argument(args, 'WebhookId'), 'WebhookId');
+      try {
+        return stringResponseXml(await manager.getLastError(webhookId));
+      } catch (error) {
+        // NetServer answers an unknown id with an empty string, not a fault.
+        if (error instanceof NotFoundError) return stringResponseXml('');
+        throw error;
+      }
+    },
+  };
+
+  const port: Record<string, unknown> = {};
+  for (const name of Object.keys(operations) as OperationName[]) {
+    port[name] = async (args: unknown, _callback: unknown, headers: unknown, req: Request, res: Response) => {
+      try {
+        const actor = await authenticate(deps.ds, ticketFrom(headers, req));
+        const body = await operations[name]({ args, actor });
+        return body === null ? {} : { $xml: body };
+      } catch (error) {
+        const fault = faultFromError(error);
+        if (fault.code === 'soap:Server') deps.logger.error({ err: error, operation: name }, 'SOAP operation failed');
+        sendFault(res, fault);
+        // The fault is written; a promise that never settles keeps node-soap from writing again.
+        return new Promise(() => undefined);
+      }
+    };
+  }
+
+  app.use(SOAP_PATH, express.raw({ type: () => true, limit: deps.bodyLimitBytes }), soapGuard(wsdl), (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    const status = (error as { status?: number; type?: string }).status;
+    if (status === 413) return sendFault(res, clientFault(`The request body is larger than the limit of ${deps.bodyLimitBytes} bytes (BODY_LIMIT).`, 'RequestTooLarge'));
+    if (status && status < 500) return sendFault(res, clientFault('The request body could not be read; send a SOAP 1.1 envelope as text/xml in UTF-8.'));
+    next(error);
+  });
+
+  await new Promise<void>((resolve) => {
+    const server = soap.listen(app, {
+      path: SOAP_PATH,
+      services: { WcfWebhookService: { BasicHttpBinding_Webhook: port } },
+      xml: wsdl,
+      suppressStack: true,
+      callback: () => resolve(),
+    } as soap.IServerOptions);
+    server.addSoapHeader(() => `<Succeeded xmlns="${NS.tns}">true</Succeeded>`);
+  });
+}
+
+/** GET: the WSDL or a pointer to it. POST: an envelope node-soap can safely dispatch. */
+function soapGuard(wsdl: string) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      const query = req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1).toLowerCase() : '';
+      if (query === 'wsdl' || query === 'singlewsdl' || query.startsWith('wsdl=')) {
+        res.type('text/xml; charset=utf-8').send(wsdl);
+      } else {
+        res.type('text/plain; charset=utf-8').send(`WebhookAgent SOAP 1.1 endpoint. The WSDL is at ${SOAP_PATH}?wsdl\n`);
+      }
+      return;
+    }
+    if (req.method !== 'POST') {
+      res.status(405).set('Allow', 'GET, POST').type('text/plain').send('Use POST for SOAP calls and GET ?wsdl for the WSDL.\n');
+      return;
+    }
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const verdict = checkEnvelope(body, req.headers.soapaction as string | undefined);
+    if (!verdict.ok) return sendFault(res, clientFault(verdict.message));
+    next();
+  };
+}

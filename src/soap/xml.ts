@@ -1,0 +1,34 @@
+/** Small, strict XML writing helpers for the SOAP bodies we write ourselves. */
+
+export const NS = {
+  tns: 'http://www.superoffice.net/ws/crm/NetServer/Services88',
+  arrays: 'http://schemas.microsoft.com/2003/10/Serialization/Arrays',
+  xsi: 'http://www.w3.org/2001/XMLSchema-instance',
+  xs: 'http://www.w3.org/2001/XMLSchema',
+  soapEnv: 'http://schemas.xmlsoap.org/soap/envelope/',
+} as const;
+
+// Characters XML 1.0 cannot carry at all (a receiver's binary body in LastError, say).
+// eslint-disable-next-line no-control-regex
+const INVALID_XML_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+export function escapeXml(text: string): string {
+  return text
+    .replace(INVALID_XML_CHARS, '\uFFFD')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/\r/g, '&#13;');
+}
+
+/** `<name>text</name>`, or `<name xsi:nil="true"/>` for null (xsi is declared by the caller's root). */
+export function textElement(name: string, value: string | number | boolean | null | undefined): string {
+  if (value === null || value === undefined) return `<${name} xsi:nil="true"/>`;
+  return `<${name}>${escapeXml(String(value))}</${name}>`;
+}
+
+/** xs:dateTime in UTC; .NET's DateTime.MinValue stands for "never" on non-nillable dates. */
+export function dateTimeText(value: Date | null): string {
+  return value ? value.toISOString() : '0001-01-01T00:00:00';
+}
