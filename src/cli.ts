@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { createTicket } from './core/tickets';
 import { openDatabase } from './db/dataSource';
 import { DataDirInUseError } from './db/embeddedPostgres';
+import { DeliveryEngine } from './delivery/engine';
 import { listTickets, revokeTicket } from './db/ticketRepository';
 import { createLogger } from './logger';
 import { startService } from './service';
@@ -15,6 +16,7 @@ Usage: webhook-agent <command> [options]
 
 Commands:
   serve                                   start the API (SOAP at ${SOAP_PATH})
+  worker                                  run only the delivery loop (any number, on any machine)
   migrate                                 bring the database schema up to date, then exit
   tickets create --name NAME [--associate-id N]
                                           create an API ticket; prints it alone on the last line
@@ -38,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       return serve(config, rest);
+    case 'worker':
+      return worker(config, rest);
     case 'migrate':
       return migrate(config, rest);
     case 'tickets':
@@ -59,7 +63,8 @@ async function serve(config: Config, args: string[]): Promise<number> {
   if (wantsHelp(args, `Usage: webhook-agent serve\n\nStarts the SOAP API on PORT (default 8080).\n`)) return 0;
   const logger = createLogger(config);
   const service = await startService(config, logger);
-  logger.info({ url: config.publicUrl, soap: `${config.publicUrl}${SOAP_PATH}`, database: service.db.mode }, 'webhook-agent is listening');
+  const baseUrl = config.publicUrl ?? `http://localhost:${service.port}`;
+  logger.info({ url: baseUrl, soap: `${baseUrl}${SOAP_PATH}`, database: service.db.mode }, 'webhook-agent is listening');
   if (service.bootstrapTicket) {
     // Printed once, on the console only (not in the structured log): the quick start needs it.
     process.stdout.write(`\nFirst start: created an API ticket for associate 1 (bootstrap). Keep it; it is not shown again:\n\n  ${service.bootstrapTicket}\n\n`);
@@ -71,6 +76,24 @@ async function serve(config: Config, args: string[]): Promise<number> {
   });
   logger.info('shutting down');
   await service.close();
+  return 0;
+}
+
+async function worker(config: Config, args: string[]): Promise<number> {
+  if (wantsHelp(args, 'Usage: webhook-agent worker\n\nRuns the delivery loop only (no API) against DATABASE_URL, or the embedded database of a running service.\n')) return 0;
+  const logger = createLogger(config);
+  const db = await openDatabase(config, { allowBorrow: true, poolSize: 4 });
+  const engine = new DeliveryEngine(db.dataSource, config, logger);
+  const running = engine.startWorker();
+  logger.info({ worker: running.workerId, database: db.mode }, 'delivery worker started');
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  logger.info('delivery worker stopping');
+  await engine.close();
+  await db.close();
   return 0;
 }
 

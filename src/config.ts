@@ -3,8 +3,8 @@ import path from 'node:path';
 /** Everything the service reads from its environment, read once and validated at start. */
 export interface Config {
   port: number;
-  /** Base URL clients use to reach us; written into the WSDL's soap:address. */
-  publicUrl: string;
+  /** Base URL clients use to reach us, for the WSDL's soap:address; null: taken from each request's Host. */
+  publicUrl: string | null;
   /** PostgreSQL server; null means the embedded database in dataDir. */
   databaseUrl: string | null;
   dataDir: string;
@@ -18,6 +18,21 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** Print a first ticket when the ticket table is empty (quick start). */
   bootstrapTicket: boolean;
+  /** Waits between delivery attempts (NetServer: 1 s, 4 s, so three attempts). */
+  retryScheduleMs: number[];
+  /** Consecutive errors at which a webhook becomes TooManyErrors. */
+  consecutiveErrorLimit: number;
+  /** `serve` runs a delivery worker in process. */
+  runWorker: boolean;
+  workerConcurrency: number;
+  workerBatchSize: number;
+  pollIntervalMs: number;
+  /** A claim's lease is deliveryTimeoutMs plus this. */
+  leaseMarginMs: number;
+  /** SMTP for the TooManyErrors email; null: a warning is logged instead. */
+  smtpUrl: string | null;
+  smtpFrom: string;
+  smtpTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -70,18 +85,29 @@ export function loadConfig(env: Env = process.env): Config {
 
   const port = int('PORT', 8080, 0, 65535);
 
-  let publicUrl = env.PUBLIC_URL?.trim() || `http://localhost:${port}`;
-  try {
-    const parsed = new URL(publicUrl);
-    if (!['http:', 'https:'].includes(parsed.protocol)) throw new Error('protocol');
-    publicUrl = publicUrl.replace(/\/+$/, '');
-  } catch {
-    problems.push(`PUBLIC_URL=${JSON.stringify(env.PUBLIC_URL)} is not an absolute http(s) URL, e.g. https://webhooks.example.com.`);
+  let publicUrl = env.PUBLIC_URL?.trim() || null;
+  if (publicUrl !== null) {
+    try {
+      if (!['http:', 'https:'].includes(new URL(publicUrl).protocol)) throw new Error('protocol');
+      publicUrl = publicUrl.replace(/\/+$/, '');
+    } catch {
+      problems.push(`PUBLIC_URL=${JSON.stringify(env.PUBLIC_URL)} is not an absolute http(s) URL, e.g. https://webhooks.example.com.`);
+    }
   }
 
   const databaseUrl = env.DATABASE_URL?.trim() || null;
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//i.test(databaseUrl)) {
     problems.push('DATABASE_URL must be a postgres:// or postgresql:// connection URL (or unset, for the embedded database).');
+  }
+
+  const retryScheduleMs = (env.DELIVERY_RETRY_SCHEDULE_MS?.trim() || '1000,4000').split(',').map((part) => Number(part.trim()));
+  if (retryScheduleMs.some((ms) => !Number.isInteger(ms) || ms < 0 || ms > 86_400_000)) {
+    problems.push(`DELIVERY_RETRY_SCHEDULE_MS=${JSON.stringify(env.DELIVERY_RETRY_SCHEDULE_MS)} must be comma-separated waits in ms (0 to 86400000), e.g. 1000,4000.`);
+  }
+
+  const smtpUrl = env.SMTP_URL?.trim() || null;
+  if (smtpUrl !== null && !/^smtps?:\/\//i.test(smtpUrl)) {
+    problems.push('SMTP_URL must be an smtp:// or smtps:// URL, e.g. smtp://user:pass@mail.example.com:587 (or unset).');
   }
 
   const logLevel = (env.LOG_LEVEL?.trim().toLowerCase() || 'info') as Config['logLevel'];
@@ -102,6 +128,16 @@ export function loadConfig(env: Env = process.env): Config {
     contextIdentifier: env.CONTEXT_IDENTIFIER?.trim() || 'webhook-agent',
     logLevel,
     bootstrapTicket: bool('BOOTSTRAP_TICKET', true),
+    retryScheduleMs,
+    consecutiveErrorLimit: int('CONSECUTIVE_ERROR_LIMIT', 9, 1, 1000),
+    runWorker: bool('RUN_WORKER', true),
+    workerConcurrency: int('WORKER_CONCURRENCY', 32, 1, 1000),
+    workerBatchSize: int('WORKER_BATCH_SIZE', 50, 1, 1000),
+    pollIntervalMs: int('POLL_INTERVAL_MS', 1000, 10, 60_000),
+    leaseMarginMs: int('LEASE_MARGIN_MS', 30_000, 1000, 600_000),
+    smtpUrl,
+    smtpFrom: env.SMTP_FROM?.trim() || 'webhook-agent@localhost',
+    smtpTimeoutMs: int('SMTP_TIMEOUT_MS', 10_000, 100, 120_000),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

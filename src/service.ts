@@ -4,6 +4,7 @@ import type { Config } from './config';
 import { createBootstrapTicket } from './core/tickets';
 import { WebhookManager } from './core/WebhookManager';
 import { openDatabase, type Database } from './db/dataSource';
+import { DeliveryEngine } from './delivery/engine';
 import { createLogger, type Logger } from './logger';
 import { mountSoapService, SOAP_PATH } from './soap/soapService';
 
@@ -12,6 +13,7 @@ export interface RunningService {
   port: number;
   db: Database;
   manager: WebhookManager;
+  delivery: DeliveryEngine;
   /** The ticket created on first start (printed once), or null. */
   bootstrapTicket: string | null;
   close(): Promise<void>;
@@ -20,6 +22,7 @@ export interface RunningService {
 /** Opens the database, mounts the doors and listens. Used by `serve` and by the tests. */
 export async function startService(config: Config, logger: Logger = createLogger(config)): Promise<RunningService> {
   const db = await openDatabase(config);
+  let delivery: DeliveryEngine | null = null;
   try {
     const manager = new WebhookManager(db.dataSource, {
       timeoutMs: config.verifyTimeoutMs,
@@ -27,6 +30,8 @@ export async function startService(config: Config, logger: Logger = createLogger
       allowHttpTargets: config.allowHttpTargets,
       contextIdentifier: config.contextIdentifier,
     });
+    delivery = new DeliveryEngine(db.dataSource, config, logger).attach(manager);
+    if (config.runWorker) delivery.startWorker();
     const app = express();
     app.disable('x-powered-by');
     await mountSoapService(app, { ds: db.dataSource, manager, publicUrl: config.publicUrl, bodyLimitBytes: config.bodyLimitBytes, logger });
@@ -46,14 +51,17 @@ export async function startService(config: Config, logger: Logger = createLogger
       port,
       db,
       manager,
+      delivery,
       bootstrapTicket,
       async close() {
         server.closeIdleConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
+        await delivery!.close();
         await db.close();
       },
     };
   } catch (error) {
+    await delivery?.close();
     await db.close();
     throw error;
   }

@@ -1,5 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { deleteWebhookRow, findWebhook, insertWebhook, listWebhooks, updateWebhook } from '../db/webhookRepository';
+import { cancelOpenDeliveries } from '../delivery/queue';
 import { NotFoundError, NotImplementedError, ValidationError, VerificationFailedError } from './errors';
 import { sendTestPayload, type VerifierOptions } from './targetVerifier';
 import { validateWebhookFields, type TargetPolicy } from './validation';
@@ -113,9 +114,14 @@ export class WebhookManager {
   }
 
   async deleteWebhook(webhookId: number): Promise<void> {
-    if (!(await deleteWebhookRow(this.ds, webhookId))) {
-      throw new NotFoundError(`There is no webhook with WebhookId ${webhookId} to delete.`);
-    }
+    await this.ds.transaction(async (tx) => {
+      // The webhook row first, then its deliveries: the order the delivery worker locks them in.
+      if (!(await deleteWebhookRow(tx, webhookId))) {
+        throw new NotFoundError(`There is no webhook with WebhookId ${webhookId} to delete.`);
+      }
+      // Its pending deliveries stop; they and their attempts stay as a log.
+      await cancelOpenDeliveries(tx, webhookId);
+    });
   }
 
   /** Sends the test payload to the given webhook's target without storing anything. */

@@ -27,15 +27,30 @@ export async function createBootstrapTicket(ds: DataSource): Promise<string | nu
   return createTicket(ds, 'bootstrap', 1);
 }
 
+/**
+ * Accepted tickets are remembered briefly so a busy client costs no database round trip per
+ * call; a revocation (made by another process, the CLI) therefore takes effect within this TTL.
+ */
+const ACCEPTED_TTL_MS = 10_000;
+const ACCEPTED_MAX = 10_000;
+const accepted = new Map<string, { who: AssociateRef; until: number }>();
+
 export async function authenticate(ds: DataSource, ticket: string | null | undefined): Promise<AssociateRef> {
   if (!ticket || ticket.trim() === '') {
     throw new UnauthorizedError(
       'No ticket was sent: put your ticket in the Credentials header (Ticket element), or send HTTP Authorization: Bearer <ticket>. Create one with `npx webhook-agent tickets create --name NAME`.',
     );
   }
-  const row = await findActiveTicketByHash(ds, hashTicket(ticket.trim()));
+  const hash = hashTicket(ticket.trim());
+  const cached = accepted.get(hash);
+  if (cached && cached.until > Date.now()) return cached.who;
+  const row = await findActiveTicketByHash(ds, hash);
   if (!row) {
+    accepted.delete(hash);
     throw new UnauthorizedError('The ticket is unknown or revoked: check it, or create a new one with `npx webhook-agent tickets create --name NAME`.');
   }
-  return { associateId: row.associateId, name: row.name };
+  const who = { associateId: row.associateId, name: row.name };
+  if (accepted.size >= ACCEPTED_MAX) accepted.clear();
+  accepted.set(hash, { who, until: Date.now() + ACCEPTED_TTL_MS });
+  return who;
 }

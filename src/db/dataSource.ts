@@ -2,12 +2,25 @@ import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import type { Config } from '../config';
 import { findRunningEmbedded, startEmbeddedPostgres } from './embeddedPostgres';
+import { DeliveryAttemptRow } from './entities/DeliveryAttemptRow';
+import { DeliveryRow } from './entities/DeliveryRow';
+import { EventRow } from './entities/EventRow';
 import { TicketRow } from './entities/TicketRow';
 import { WebhookRow } from './entities/WebhookRow';
 import { Initial1764374400000 } from './migrations/1764374400000-Initial';
+import { Delivery1764460800000 } from './migrations/1764460800000-Delivery';
 
-export const ENTITIES = [WebhookRow, TicketRow];
-export const MIGRATIONS = [Initial1764374400000];
+export const ENTITIES = [WebhookRow, TicketRow, EventRow, DeliveryRow, DeliveryAttemptRow];
+export const MIGRATIONS = [Initial1764374400000, Delivery1764460800000];
+
+/**
+ * PGlite is one backend session: pglite-socket multiplexes connections onto it message by
+ * message, so two connections' extended-protocol queries clobber each other's unnamed
+ * statement ("unnamed prepared statement does not exist", seen with pglite-socket 0.2.17) and
+ * a transaction on one connection would swallow the other's queries. One connection per
+ * process is the honest shape of an embedded database.
+ */
+const EMBEDDED_POOL_SIZE = 1;
 
 export interface Database {
   dataSource: DataSource;
@@ -30,19 +43,19 @@ export async function openDatabase(config: Config, options: OpenOptions = {}): P
   const poolSize = options.poolSize ?? 8;
   if (config.databaseUrl) {
     const dataSource = buildDataSource({ url: config.databaseUrl }, poolSize);
-    await initialize(dataSource);
+    await initialize(dataSource, true);
     return { dataSource, mode: 'server', close: () => dataSource.destroy() };
   }
 
   const running = options.allowBorrow ? await findRunningEmbedded(config.dataDir) : null;
   if (running) {
-    const dataSource = buildDataSource({ host: running.host, port: running.port }, Math.min(poolSize, 2));
+    const dataSource = buildDataSource({ host: running.host, port: running.port }, EMBEDDED_POOL_SIZE);
     await initialize(dataSource);
     return { dataSource, mode: 'embedded-client', close: () => dataSource.destroy() };
   }
 
-  const embedded = await startEmbeddedPostgres(config.dataDir, poolSize + 2);
-  const dataSource = buildDataSource({ host: embedded.host, port: embedded.port }, poolSize);
+  const embedded = await startEmbeddedPostgres(config.dataDir);
+  const dataSource = buildDataSource({ host: embedded.host, port: embedded.port }, EMBEDDED_POOL_SIZE);
   try {
     await initialize(dataSource);
   } catch (error) {
@@ -78,10 +91,15 @@ function buildDataSource(target: { url: string } | { host: string; port: number 
 // Any number of processes may start at once against one server: one migrates, the others wait.
 const MIGRATION_LOCK_KEY = 72420011;
 
-async function initialize(dataSource: DataSource): Promise<void> {
+/** Migrates; on a server under an advisory lock (the embedded database has one connection and one owner). */
+async function initialize(dataSource: DataSource, shared = false): Promise<void> {
   await dataSource.initialize();
-  const lockHolder = dataSource.createQueryRunner();
   try {
+    if (!shared) {
+      await dataSource.runMigrations({ transaction: 'each' });
+      return;
+    }
+    const lockHolder = dataSource.createQueryRunner();
     await lockHolder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     try {
       await dataSource.runMigrations({ transaction: 'each' });

@@ -43,7 +43,7 @@ export async function findRunningEmbedded(dataDir: string): Promise<{ host: stri
 }
 
 /** Opens the data folder, refusing when another process holds it. */
-export async function startEmbeddedPostgres(dataDir: string, maxConnections = 8): Promise<EmbeddedPostgres> {
+export async function startEmbeddedPostgres(dataDir: string, maxConnections = 4): Promise<EmbeddedPostgres> {
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const socketPath = socketPathOf(dataDir);
   if (Buffer.byteLength(socketPath) > 100) {

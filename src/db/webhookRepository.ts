@@ -55,23 +55,39 @@ function webhookToRow(webhook: Webhook): Partial<WebhookRow> {
   };
 }
 
+// Reads go through plain SQL: TypeORM's query builder and entity hydration cost more than
+// the query itself on the hot paths (GetWebhook, GetAllWebhooks, every delivery).
+const SELECT_WEBHOOK = `SELECT webhook_id AS "webhookId", name, events, target_url AS "targetUrl", secret, state, type,
+  headers, properties, registered, registered_associate_id AS "registeredAssociateId",
+  registered_associate_name AS "registeredAssociateName", updated, updated_associate_id AS "updatedAssociateId",
+  updated_associate_name AS "updatedAssociateName", errors_email AS "errorsEmail", description,
+  total_calls AS "totalCalls", total_errors AS "totalErrors", consecutive_errors AS "consecutiveErrors", last_error AS "lastError"
+  FROM webhook`;
+
 export async function findWebhook(db: Db, webhookId: number, lock = false): Promise<Webhook | null> {
-  const query = db.getRepository(WebhookRow).createQueryBuilder('w').where('w.webhook_id = :webhookId', { webhookId });
-  if (lock) query.setLock('pessimistic_write');
-  const row = await query.getOne();
-  return row ? rowToWebhook(row) : null;
+  const rows: WebhookRow[] = await db.query(`${SELECT_WEBHOOK} WHERE webhook_id = $1${lock ? ' FOR UPDATE' : ''}`, [webhookId]);
+  return rows.length > 0 ? rowToWebhook(rows[0]) : null;
 }
 
 export async function listWebhooks(db: Db, filter: WebhookFilter): Promise<Webhook[]> {
-  const query = db.getRepository(WebhookRow).createQueryBuilder('w').orderBy('w.webhook_id', 'ASC');
+  const conditions: string[] = [];
+  const parameters: unknown[] = [];
   if (filter.nameFilter) {
     // A literal, case-insensitive substring: % and _ typed by the caller match themselves.
-    const escaped = filter.nameFilter.replace(/[\\%_]/g, (c) => `\\${c}`);
-    query.andWhere(`w.name ILIKE :name ESCAPE '\\'`, { name: `%${escaped}%` });
+    parameters.push(`%${filter.nameFilter.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    conditions.push(`name ILIKE $${parameters.length} ESCAPE '\\'`);
   }
-  if (filter.eventFilter) query.andWhere('w.events @> ARRAY[:event]::text[]', { event: filter.eventFilter });
-  if (filter.statusFilter) query.andWhere('w.state = :state', { state: filter.statusFilter });
-  return (await query.getMany()).map(rowToWebhook);
+  if (filter.eventFilter) {
+    parameters.push(filter.eventFilter);
+    conditions.push(`events @> ARRAY[$${parameters.length}::text]`);
+  }
+  if (filter.statusFilter) {
+    parameters.push(filter.statusFilter);
+    conditions.push(`state = $${parameters.length}`);
+  }
+  const where = conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '';
+  const rows: WebhookRow[] = await db.query(`${SELECT_WEBHOOK}${where} ORDER BY webhook_id`, parameters);
+  return rows.map(rowToWebhook);
 }
 
 export async function insertWebhook(db: Db, webhook: Webhook): Promise<Webhook> {

@@ -1,4 +1,4 @@
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { XMLValidator } from 'fast-xml-parser';
 import { NS } from './xml';
 
 /**
@@ -21,10 +21,13 @@ export type OperationName = (typeof OPERATIONS)[number];
 
 export const SOAP_ACTION_BASE = `${NS.tns}/Webhook/`;
 
+// Names that would reach object prototypes once node-soap turns elements into object keys
+// (`__proto__`, `constructor`, `toString` ... make it fail or pollute).
+const PROTOTYPE_NAMES = [...Object.getOwnPropertyNames(Object.prototype), 'prototype'];
+const FORBIDDEN_ELEMENT = new RegExp(`<(?:[\\w.-]+:)?(${PROTOTYPE_NAMES.join('|')})[\\s/>]`);
 const MAX_DEPTH = 32;
 const MAX_ELEMENTS = 20_000;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-const parser = new XMLParser({ ignoreAttributes: false, removeNSPrefix: false, processEntities: false, parseTagValue: false, preserveOrder: true });
 
 export type GuardResult = { ok: true; operation: OperationName; xml: string } | { ok: false; message: string };
 
@@ -45,21 +48,30 @@ export function checkEnvelope(body: Buffer, soapActionHeader: string | undefined
   }
   const valid = XMLValidator.validate(xml);
   if (valid !== true) {
-    return { ok: false, message: `The request is not well-formed XML: ${valid.err.msg} (line ${valid.err.line}, column ${valid.err.col}). Send a well-formed SOAP 1.1 envelope.` };
+    return { ok: false, message: `The request is not well-formed XML: ${valid.err.msg.replace(/\.$/, '')} (line ${valid.err.line}, column ${valid.err.col}). Send a well-formed SOAP 1.1 envelope.` };
   }
-  const document = parser.parse(xml) as OrderedNode[];
-  const envelope = document.find((node) => localName(tagOf(node)) === 'Envelope');
-  if (!envelope) return { ok: false, message: 'The request is not a SOAP envelope: its root element must be Envelope in the SOAP 1.1 namespace.' };
-  if (namespaceOf(envelope, tagOf(envelope)) !== NS.soapEnv) {
+  const root = firstElement(xml, 0);
+  if (!root || localName(root.name) !== 'Envelope') {
+    return { ok: false, message: 'The request is not a SOAP envelope: its root element must be Envelope in the SOAP 1.1 namespace.' };
+  }
+  if (namespaceDeclared(root, prefixOf(root.name)) !== NS.soapEnv) {
     return { ok: false, message: `The envelope is not SOAP 1.1 (namespace ${NS.soapEnv}); this service speaks SOAP 1.1 only.` };
   }
-  const bodyNode = children(envelope).find((node) => localName(tagOf(node)) === 'Body');
-  const operationNode = bodyNode ? children(bodyNode).find((node) => !tagOf(node).startsWith('#')) : undefined;
-  if (!operationNode) return { ok: false, message: 'The SOAP Body is empty: it must hold one operation element, e.g. <GetWebhook>.' };
-  const operation = localName(tagOf(operationNode));
+  let child = firstElement(xml, root.end);
+  if (child && localName(child.name) === 'Header') child = firstElement(xml, closingTagEnd(xml, child));
+  const operationNode = child && localName(child.name) === 'Body' && !child.selfClosing ? firstElement(xml, child.end) : null;
+  if (!operationNode || operationNode.closing) return { ok: false, message: 'The SOAP Body is empty: it must hold one operation element, e.g. <GetWebhook>.' };
+  const operation = localName(operationNode.name);
   if (!(OPERATIONS as readonly string[]).includes(operation)) {
     return { ok: false, message: `Unknown operation ${operation}: this endpoint offers ${OPERATIONS.join(', ')}.` };
   }
+  const prefix = prefixOf(operationNode.name);
+  const operationNamespace = [operationNode, child!, root].map((tag) => namespaceDeclared(tag, prefix)).find((ns) => ns !== undefined);
+  if (operationNamespace !== NS.tns) {
+    return { ok: false, message: `The operation element ${operation} must be in the namespace ${NS.tns}, not ${operationNamespace ?? 'no namespace'}.` };
+  }
+  const forbidden = FORBIDDEN_ELEMENT.exec(xml);
+  if (forbidden) return { ok: false, message: `The element name ${forbidden[1]} is not part of this service's messages; remove it.` };
   const action = soapActionHeader?.trim().replace(/^"|"$/g, '');
   if (action && action !== `${SOAP_ACTION_BASE}${operation}` && action !== operation) {
     return { ok: false, message: `The SOAPAction ${action} does not match the body's operation ${operation}; send SOAPAction "${SOAP_ACTION_BASE}${operation}".` };
@@ -67,26 +79,50 @@ export function checkEnvelope(body: Buffer, soapActionHeader: string | undefined
   return { ok: true, operation: operation as OperationName, xml };
 }
 
-type OrderedNode = Record<string, unknown>;
-
-function tagOf(node: OrderedNode): string {
-  return Object.keys(node).find((key) => key !== ':@') ?? '#text';
+interface StartTag {
+  name: string;
+  attributes: string;
+  end: number;
+  selfClosing: boolean;
+  closing: boolean;
 }
 
-function children(node: OrderedNode): OrderedNode[] {
-  const value = node[tagOf(node)];
-  return Array.isArray(value) ? (value as OrderedNode[]) : [];
+// The document is already validated, so a light scan over tags is exact enough to find the
+// envelope, its Body and the operation element (a second full parse would double the cost).
+const TAG = /<(\/?)([A-Za-z_][\w.\-]*(?::[A-Za-z_][\w.\-]*)?)([^>]*?)(\/?)>/g;
+
+function firstElement(xml: string, from: number): StartTag | null {
+  TAG.lastIndex = from;
+  for (let match = TAG.exec(xml); match; match = TAG.exec(xml)) {
+    // Skip comments and processing instructions between elements.
+    const before = xml.lastIndexOf('<!--', match.index);
+    if (before >= from && xml.indexOf('-->', before) > match.index) continue;
+    return { name: match[2], attributes: match[3], end: TAG.lastIndex, selfClosing: match[4] === '/', closing: match[1] === '/' };
+  }
+  return null;
 }
 
-function localName(tag: string): string {
-  const index = tag.indexOf(':');
-  return index < 0 ? tag : tag.slice(index + 1);
+/** Where the element that starts with `tag` ends (after its matching close tag). */
+function closingTagEnd(xml: string, tag: StartTag): number {
+  if (tag.selfClosing) return tag.end;
+  const close = xml.indexOf(`</${tag.name}`, tag.end);
+  return close < 0 ? xml.length : xml.indexOf('>', close) + 1;
 }
 
-function namespaceOf(node: OrderedNode, tag: string): string | undefined {
-  const attributes = (node[':@'] ?? {}) as Record<string, string>;
-  const index = tag.indexOf(':');
-  return index < 0 ? attributes['@_xmlns'] : attributes[`@_xmlns:${tag.slice(0, index)}`];
+function prefixOf(name: string): string {
+  const index = name.indexOf(':');
+  return index < 0 ? '' : name.slice(0, index);
+}
+
+function localName(name: string): string {
+  const index = name.indexOf(':');
+  return index < 0 ? name : name.slice(index + 1);
+}
+
+function namespaceDeclared(tag: StartTag, prefix: string): string | undefined {
+  const attribute = prefix ? `xmlns:${prefix}` : 'xmlns';
+  const match = new RegExp(`(?:^|\\s)${attribute.replace(/[.-]/g, '\\$&')}\\s*=\\s*(["'])(.*?)\\1`).exec(tag.attributes);
+  return match?.[2];
 }
 
 /** Depth and element count from the tag stream (the parser itself recurses per level). */

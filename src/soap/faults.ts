@@ -51,7 +51,7 @@ export function faultEnvelope(fault: SoapFault): string {
     `<soap:Envelope xmlns:soap="${NS.soapEnv}" xmlns:xsi="${NS.xsi}">` +
     `<soap:Header>${exceptionInfo('ExceptionInfo', fault)}<Succeeded xmlns="${NS.tns}">false</Succeeded></soap:Header>` +
     '<soap:Body><soap:Fault>' +
-    `<faultcode>${fault.code}</faultcode><faultstring xml:lang="en">${escapeXml(fault.message)}</faultstring>` +
+    `<faultcode>${fault.code}</faultcode><faultstring>${escapeXml(fault.message)}</faultstring>` +
     `<detail>${exceptionInfo('SoExceptionInfo', fault)}</detail>` +
     '</soap:Fault></soap:Body></soap:Envelope>'
   );

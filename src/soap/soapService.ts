@@ -10,9 +10,9 @@ import type { DataSource } from 'typeorm';
 import type { Logger } from '../logger';
 import { stringResponseXml, webhookArrayResponseXml, webhookResponseXml, webhookResultResponseXml } from './carrierXml';
 import { checkEnvelope, type OperationName } from './envelopeGuard';
-import { clientFault, faultFromError, sendFault } from './faults';
+import { clientFault, faultEnvelope, faultFromError, sendFault } from './faults';
 import { argument, filterInput, int, objectDictionary, text, webhookInput } from './requestMapping';
-import { NS } from './xml';
+import { escapeXml, NS } from './xml';
 
 export const SOAP_PATH = '/Remote/Services88/Webhook.svc';
 const WSDL_FILE = path.join(__dirname, '..', '..', 'wsdl', 'WebhookAgent.wsdl');
@@ -20,7 +20,7 @@ const WSDL_FILE = path.join(__dirname, '..', '..', 'wsdl', 'WebhookAgent.wsdl');
 export interface SoapDependencies {
   ds: DataSource;
   manager: WebhookManager;
-  publicUrl: string;
+  publicUrl: string | null;
   bodyLimitBytes: number;
   logger: Logger;
 }
@@ -30,10 +30,16 @@ interface CallContext {
   actor: AssociateRef;
 }
 
+const WSDL_TEMPLATE = fs.readFileSync(WSDL_FILE, 'utf8');
+
 /** The project's WSDL with soap:address pointing at this server. */
 export function renderWsdl(publicUrl: string): string {
-  const wsdl = fs.readFileSync(WSDL_FILE, 'utf8');
-  return wsdl.replace(/(<soap:address location=")[^"]*(")/, `$1${publicUrl}${SOAP_PATH}$2`);
+  return WSDL_TEMPLATE.replace(/(<soap:address location=")[^"]*(")/, `$1${escapeXml(publicUrl)}${SOAP_PATH}$2`);
+}
+
+/** PUBLIC_URL when configured; otherwise the address the client used, as WCF does. */
+function publicUrlOf(req: Request, configured: string | null): string {
+  return configured ?? `${req.protocol}://${req.headers.host ?? 'localhost'}`;
 }
 
 function ticketFrom(headers: unknown, req: Request): string | null {
@@ -52,7 +58,6 @@ function ticketFrom(headers: unknown, req: Request): string | null {
  */
 export async function mountSoapService(app: Express, deps: SoapDependencies): Promise<void> {
   const { manager } = deps;
-  const wsdl = renderWsdl(deps.publicUrl);
 
   const operations: Record<OperationName, (ctx: CallContext) => Promise<string | null>> = {
     CreateDefaultWebhook: async () => webhookResponseXml(manager.createDefaultWebhook()),
@@ -102,7 +107,7 @@ export async function mountSoapService(app: Express, deps: SoapDependencies): Pr
     };
   }
 
-  app.use(SOAP_PATH, express.raw({ type: () => true, limit: deps.bodyLimitBytes }), soapGuard(wsdl), (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+  app.use(SOAP_PATH, express.raw({ type: () => true, limit: deps.bodyLimitBytes }), soapGuard(deps.publicUrl, deps.logger), (error: unknown, _req: Request, res: Response, next: NextFunction) => {
     const status = (error as { status?: number; type?: string }).status;
     if (status === 413) return sendFault(res, clientFault(`The request body is larger than the limit of ${deps.bodyLimitBytes} bytes (BODY_LIMIT).`, 'RequestTooLarge'));
     if (status && status < 500) return sendFault(res, clientFault('The request body could not be read; send a SOAP 1.1 envelope as text/xml in UTF-8.'));
@@ -113,8 +118,10 @@ export async function mountSoapService(app: Express, deps: SoapDependencies): Pr
     const server = soap.listen(app, {
       path: SOAP_PATH,
       services: { WcfWebhookService: { BasicHttpBinding_Webhook: port } },
-      xml: wsdl,
+      xml: renderWsdl(deps.publicUrl ?? 'http://localhost'),
       suppressStack: true,
+      // One write per response instead of write() + end().
+      enableChunkedEncoding: false,
       callback: () => resolve(),
     } as soap.IServerOptions);
     server.addSoapHeader(() => `<Succeeded xmlns="${NS.tns}">true</Succeeded>`);
@@ -122,12 +129,12 @@ export async function mountSoapService(app: Express, deps: SoapDependencies): Pr
 }
 
 /** GET: the WSDL or a pointer to it. POST: an envelope node-soap can safely dispatch. */
-function soapGuard(wsdl: string) {
+function soapGuard(configuredPublicUrl: string | null, logger: Logger) {
   return (req: Request, res: Response, next: NextFunction) => {
     if (req.method === 'GET' || req.method === 'HEAD') {
       const query = req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1).toLowerCase() : '';
       if (query === 'wsdl' || query === 'singlewsdl' || query.startsWith('wsdl=')) {
-        res.type('text/xml; charset=utf-8').send(wsdl);
+        res.type('text/xml; charset=utf-8').send(renderWsdl(publicUrlOf(req, configuredPublicUrl)));
       } else {
         res.type('text/plain; charset=utf-8').send(`WebhookAgent SOAP 1.1 endpoint. The WSDL is at ${SOAP_PATH}?wsdl\n`);
       }
@@ -140,6 +147,24 @@ function soapGuard(wsdl: string) {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const verdict = checkEnvelope(body, req.headers.soapaction as string | undefined);
     if (!verdict.ok) return sendFault(res, clientFault(verdict.message));
+    replacePlainTextErrors(res, logger);
     next();
   };
+}
+
+/**
+ * Last line of defence: node-soap answers some internal errors with a plain-text 500 (its
+ * message, or a stack). Whatever slips past the guard still reaches the caller as a SOAP fault.
+ */
+export function replacePlainTextErrors(res: Response, logger: Logger): void {
+  const end = res.end.bind(res) as (...args: unknown[]) => Response;
+  res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+    const text = Buffer.isBuffer(chunk) ? chunk.toString('utf8') : typeof chunk === 'string' ? chunk : '';
+    if (res.statusCode >= 500 && !res.headersSent && !text.startsWith('<?xml')) {
+      logger.error({ nodeSoapError: text.slice(0, 500) }, 'node-soap failed a request');
+      res.setHeader('Content-Type', 'text/xml; charset=utf-8');
+      return end(faultEnvelope(faultFromError(null)));
+    }
+    return end(chunk, ...rest);
+  }) as Response['end'];
 }

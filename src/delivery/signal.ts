@@ -1,0 +1,76 @@
+/**
+ * Recording events: SignalEvent's validation, and the webhook{ID}.started/stopped/errors
+ * events of state changes. Both fan out the same way (queue.insertEventWithDeliveries).
+ */
+import crypto from 'node:crypto';
+import type { DataSource, EntityManager } from 'typeorm';
+import { ValidationError } from '../core/errors';
+import { validateEventName } from '../core/validation';
+import { WEBHOOK_STATE_NAMES, type TypedEntry, type WebhookState } from '../core/webhook';
+import { stateChangeEventName } from './policy';
+import { insertEventWithDeliveries } from './queue';
+
+const MAX_DATA_ENTRIES = 1000;
+const MAX_KEY_LENGTH = 400;
+const INT32_MIN = -2147483648;
+const INT32_MAX = 2147483647;
+
+export interface SignalledEvent {
+  eventId: string;
+  deliveries: number;
+}
+
+/** Validates SignalEvent's arguments; a violation names the field and stores nothing. */
+export function validateSignal(eventName: string, primaryKey: number, data: TypedEntry[] | null): void {
+  validateEventName(eventName ?? '', 'EventName');
+  if (eventName.length > 400) throw new ValidationError(`EventName is ${eventName.length} characters long; the limit is 400.`, 'EventName');
+  if (!Number.isInteger(primaryKey) || primaryKey < INT32_MIN || primaryKey > INT32_MAX) {
+    throw new ValidationError(`PrimaryKey ${primaryKey} is not a whole number from ${INT32_MIN} to ${INT32_MAX}.`, 'PrimaryKey');
+  }
+  if (!data) return;
+  if (data.length > MAX_DATA_ENTRIES) throw new ValidationError(`Data has ${data.length} entries; the limit is ${MAX_DATA_ENTRIES}.`, 'Data');
+  const seen = new Set<string>();
+  for (const entry of data) {
+    if (typeof entry.key !== 'string' || entry.key === '') throw new ValidationError('Data has an entry with an empty Key; every entry needs a key.', 'Data');
+    if (entry.key.length > MAX_KEY_LENGTH) throw new ValidationError(`Data key ${JSON.stringify(entry.key.slice(0, 40))}... is longer than ${MAX_KEY_LENGTH} characters.`, 'Data');
+    if (seen.has(entry.key)) throw new ValidationError(`Data has the key ${JSON.stringify(entry.key)} twice; keys must be unique.`, 'Data');
+    seen.add(entry.key);
+    // PostgreSQL's jsonb cannot store NUL characters.
+    if (entry.key.includes('\u0000') || (typeof entry.value === 'string' && entry.value.includes('\u0000'))) {
+      throw new ValidationError(`Data entry ${JSON.stringify(entry.key)} contains a NUL character, which cannot be stored.`, 'Data');
+    }
+    if (typeof entry.value === 'number' && !Number.isFinite(entry.value)) {
+      throw new ValidationError(`Data entry ${JSON.stringify(entry.key)} is not a finite number.`, 'Data');
+    }
+  }
+}
+
+/** Stores the event and its deliveries in one statement (one transaction); returns its EventId. */
+export async function recordEvent(db: DataSource | EntityManager, eventName: string, primaryKey: number, data: TypedEntry[] | null, associateId: number): Promise<SignalledEvent> {
+  const eventId = crypto.randomUUID();
+  const deliveries = await insertEventWithDeliveries(db, { eventId, name: eventName, primaryKey, data: data && data.length > 0 ? data : null, associateId });
+  return { eventId, deliveries };
+}
+
+/** webhook{ID}.started / .stopped / .errors, inside the transaction that changed the state. Returns the deliveries created. */
+export async function emitStateChangeEvent(
+  tx: EntityManager,
+  webhookId: number,
+  webhookName: string | null,
+  from: WebhookState | null,
+  to: WebhookState,
+  associateId: number,
+  lastError: string | null,
+): Promise<number> {
+  const name = stateChangeEventName(webhookId, to);
+  if (!name) return 0;
+  const data: TypedEntry[] = [
+    { key: 'WebhookId', type: 'int', value: webhookId },
+    { key: 'Name', type: webhookName === null ? null : 'string', value: webhookName },
+    { key: 'State', type: 'string', value: WEBHOOK_STATE_NAMES[to] },
+    { key: 'PreviousState', type: from === null ? null : 'string', value: from === null ? null : WEBHOOK_STATE_NAMES[from] },
+  ];
+  if (lastError !== null) data.push({ key: 'LastError', type: 'string', value: lastError.replace(/\u0000/g, '') });
+  const { deliveries } = await recordEvent(tx, name, webhookId, data, associateId);
+  return deliveries;
+}
