@@ -4,11 +4,9 @@
  * the same run: a bare express route answering a fixed SOAP response of the same size.
  * Run: npm run bench:soap   (embedded database; set DATABASE_URL for a PostgreSQL server)
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import express from 'express';
 import { loadConfig } from '../src/config';
+import { createTestDatabase } from '../test/support/testDatabase';
 import { createTicket } from '../src/core/tickets';
 import { WebhookRows } from '../src/core/webhookRows';
 import { createDefaultWebhook, WebhookState } from '../src/core/webhook';
@@ -38,8 +36,9 @@ async function baselineFor(sample: LoadRequest & { responseBody: string }) {
 }
 
 async function main() {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wa-bench-'));
-  const config = loadConfig({ ...process.env, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent', BOOTSTRAP_TICKET: 'false', ALLOW_HTTP_TARGETS: 'true', ALLOW_PRIVATE_TARGETS: 'true' });
+  // A fresh embedded folder, or a fresh database on the DATABASE_URL server: never the caller's data.
+  const database = await createTestDatabase();
+  const config = loadConfig({ ...process.env, ...database.env, PORT: '0', LOG_LEVEL: 'silent', BOOTSTRAP_TICKET: 'false', ALLOW_HTTP_TARGETS: 'true', ALLOW_PRIVATE_TARGETS: 'true' });
   const service = await startService(config, createLogger(config));
   try {
     const ticket = await createTicket(service.db.dataSource, 'bench', 1);
@@ -79,7 +78,7 @@ async function main() {
     printTable(results);
   } finally {
     await service.close();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    await database.drop();
   }
 }
 

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createTicket } from './core/tickets';
+import type { DataSource } from 'typeorm';
 import { openDatabase } from './db/dataSource';
 import { DataDirInUseError } from './db/embeddedPostgres';
 import { DeliveryEngine } from './delivery/engine';
@@ -59,6 +60,29 @@ function wantsHelp(args: string[], text: string): boolean {
   return false;
 }
 
+/** Resolves on the first SIGINT/SIGTERM; a second one exits at once. */
+function untilSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const first = () => {
+      process.once('SIGINT', () => process.exit(130));
+      process.once('SIGTERM', () => process.exit(143));
+      resolve();
+    };
+    process.once('SIGINT', first);
+    process.once('SIGTERM', first);
+  });
+}
+
+/** Short CLI commands share the service's database (through its socket when it runs). */
+async function withDatabase<T>(config: Config, use: (ds: DataSource) => Promise<T>): Promise<T> {
+  const db = await openDatabase(config, { allowBorrow: true, poolSize: 2 });
+  try {
+    return await use(db.dataSource);
+  } finally {
+    await db.close();
+  }
+}
+
 async function serve(config: Config, args: string[]): Promise<number> {
   if (wantsHelp(args, `Usage: webhook-agent serve\n\nStarts the SOAP API on PORT (default 8080).\n`)) return 0;
   const logger = createLogger(config);
@@ -69,11 +93,7 @@ async function serve(config: Config, args: string[]): Promise<number> {
     // Printed once, on the console only (not in the structured log): the quick start needs it.
     process.stdout.write(`\nFirst start: created an API ticket for associate 1 (bootstrap). Keep it; it is not shown again:\n\n  ${service.bootstrapTicket}\n\n`);
   }
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await untilSignal();
   logger.info('shutting down');
   await service.close();
   return 0;
@@ -86,11 +106,7 @@ async function worker(config: Config, args: string[]): Promise<number> {
   const engine = new DeliveryEngine(db.dataSource, config, logger);
   const running = engine.startWorker();
   logger.info({ worker: running.workerId, database: db.mode }, 'delivery worker started');
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await untilSignal();
   logger.info('delivery worker stopping');
   await engine.close();
   await db.close();
@@ -99,9 +115,7 @@ async function worker(config: Config, args: string[]): Promise<number> {
 
 async function migrate(config: Config, args: string[]): Promise<number> {
   if (wantsHelp(args, 'Usage: webhook-agent migrate\n\nApplies pending migrations and exits.\n')) return 0;
-  const db = await openDatabase(config, { allowBorrow: true, poolSize: 2 });
-  const pending = await db.dataSource.showMigrations();
-  await db.close();
+  const pending = await withDatabase(config, (ds) => ds.showMigrations());
   process.stdout.write(pending ? 'Migrations still pending.\n' : 'The database schema is up to date.\n');
   return pending ? 1 : 0;
 }
@@ -118,40 +132,25 @@ async function tickets(config: Config, args: string[]): Promise<number> {
     if (!values.name?.trim()) throw new UsageError('tickets create needs --name NAME (who the ticket is for).');
     const associateId = values['associate-id'] === undefined ? 1 : Number(values['associate-id']);
     if (!Number.isInteger(associateId) || associateId < 0 || associateId > 2147483647) throw new UsageError('--associate-id must be a whole number from 0 to 2147483647.');
-    const db = await openDatabase(config, { allowBorrow: true, poolSize: 2 });
-    try {
-      const ticket = await createTicket(db.dataSource, values.name.trim(), associateId);
-      process.stderr.write(`Created a ticket for ${values.name.trim()} (associate ${associateId}). It is shown once; keep it secret.\n`);
-      process.stdout.write(`${ticket}\n`);
-    } finally {
-      await db.close();
-    }
+    const ticket = await withDatabase(config, (ds) => createTicket(ds, values.name!.trim(), associateId));
+    process.stderr.write(`Created a ticket for ${values.name.trim()} (associate ${associateId}). It is shown once; keep it secret.\n`);
+    process.stdout.write(`${ticket}\n`);
     return 0;
   }
   if (sub === 'list') {
-    const db = await openDatabase(config, { allowBorrow: true, poolSize: 2 });
-    try {
-      for (const row of await listTickets(db.dataSource)) {
-        process.stdout.write(`${row.ticketId}\t${row.name}\tassociate ${row.associateId}\tcreated ${row.createdAt.toISOString()}\t${row.revokedAt ? `revoked ${row.revokedAt.toISOString()}` : 'active'}\n`);
-      }
-    } finally {
-      await db.close();
+    for (const row of await withDatabase(config, listTickets)) {
+      process.stdout.write(`${row.ticketId}\t${row.name}\tassociate ${row.associateId}\tcreated ${row.createdAt.toISOString()}\t${row.revokedAt ? `revoked ${row.revokedAt.toISOString()}` : 'active'}\n`);
     }
     return 0;
   }
   if (sub === 'revoke') {
     const ticketId = Number(rest[0]);
     if (!Number.isInteger(ticketId) || ticketId <= 0) throw new UsageError('tickets revoke needs the ticket id (see tickets list).');
-    const db = await openDatabase(config, { allowBorrow: true, poolSize: 2 });
-    try {
-      if (!(await revokeTicket(db.dataSource, ticketId))) {
-        process.stderr.write(`No active ticket with id ${ticketId}.\n`);
-        return 1;
-      }
-      process.stdout.write(`Revoked ticket ${ticketId}.\n`);
-    } finally {
-      await db.close();
+    if (!(await withDatabase(config, (ds) => revokeTicket(ds, ticketId)))) {
+      process.stderr.write(`No active ticket with id ${ticketId}.\n`);
+      return 1;
     }
+    process.stdout.write(`Revoked ticket ${ticketId}.\n`);
     return 0;
   }
   throw new UsageError(`Unknown tickets command ${JSON.stringify(sub)}.`);

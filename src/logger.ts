@@ -1,4 +1,7 @@
+import crypto from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import pino from 'pino';
+import pinoHttp from 'pino-http';
 import type { Config } from './config';
 
 export type Logger = pino.Logger;
@@ -8,8 +11,27 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
   return pino({
     level: config.logLevel,
     redact: {
-      paths: ['secret', 'Secret', 'ticket', 'token', '*.secret', '*.Secret', '*.ticket', 'headers.authorization', 'req.headers.authorization'],
+      paths: ['secret', 'Secret', 'ticket', 'token', '*.secret', '*.Secret', '*.ticket', 'headers.authorization', 'req.headers.authorization', 'req.headers.cookie'],
       censor: '[redacted]',
     },
+  });
+}
+
+/**
+ * One log line per request, and a request id (the caller's X-Request-Id, or a new one) on every
+ * line logged through `req.log`, echoed back in the response so a caller can quote it.
+ */
+export function requestLogger(logger: Logger) {
+  return pinoHttp({
+    logger,
+    genReqId(req: IncomingMessage, res: ServerResponse) {
+      const given = req.headers['x-request-id'];
+      const id = typeof given === 'string' && /^[\w.-]{1,100}$/.test(given) ? given : crypto.randomUUID();
+      res.setHeader('X-Request-Id', id);
+      return id;
+    },
+    customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'warn' : 'info'),
+    // The SOAP door answers every fault with 500 (SOAP 1.1): the fault code, not the status, says whose fault.
+    serializers: { req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }) },
   });
 }

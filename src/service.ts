@@ -5,7 +5,9 @@ import { createBootstrapTicket } from './core/tickets';
 import { WebhookManager } from './core/WebhookManager';
 import { openDatabase, type Database } from './db/dataSource';
 import { DeliveryEngine } from './delivery/engine';
-import { createLogger, type Logger } from './logger';
+import { mountHealth } from './health';
+import { createLogger, requestLogger, type Logger } from './logger';
+import { mountRestApi } from './rest/routes';
 import { mountSoapService, SOAP_PATH } from './soap/soapService';
 
 export interface RunningService {
@@ -34,7 +36,10 @@ export async function startService(config: Config, logger: Logger = createLogger
     if (config.runWorker) delivery.startWorker();
     const app = express();
     app.disable('x-powered-by');
+    app.use(requestLogger(logger));
+    mountHealth(app, db.dataSource);
     await mountSoapService(app, { ds: db.dataSource, manager, publicUrl: config.publicUrl, bodyLimitBytes: config.bodyLimitBytes, logger });
+    mountRestApi(app, { ds: db.dataSource, manager, bodyLimitBytes: config.bodyLimitBytes, logger });
     app.use((_req, res) => {
       res.status(404).type('text/plain').send(`Not found. The SOAP endpoint is ${SOAP_PATH} (WSDL at ${SOAP_PATH}?wsdl).\n`);
     });

@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { loadConfig } from '../../src/config';
+import { authenticate } from '../../src/core/tickets';
+import { openDatabase } from '../../src/db/dataSource';
 import { call, createSoapClient } from '../support/soapClient';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase';
 
@@ -32,7 +35,7 @@ describe('webhook-agent CLI', () => {
     await database.drop();
   });
 
-  it('tickets create prints the ticket alone on the last line of stdout, and the ticket works', async () => {
+  it('tickets create prints the ticket alone on the last line of stdout; tickets list never shows it', async () => {
     const created = await run(['tickets', 'create', '--name', 'Integration', '--associate-id', '42'], database.env);
     expect(created.code).toBe(0);
     const ticket = created.stdout.trim().split('\n').pop()!;
@@ -42,6 +45,25 @@ describe('webhook-agent CLI', () => {
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(/\tIntegration\tassociate 42\t.*\tactive/);
     expect(list.stdout).not.toContain(ticket);
+  });
+
+  it('tickets revoke makes a ticket unusable and says so for an unknown id', async () => {
+    const created = await run(['tickets', 'create', '--name', 'Short-lived'], database.env);
+    const ticket = created.stdout.trim().split('\n').pop()!;
+    const list = await run(['tickets', 'list'], database.env);
+    const id = /^(\d+)\tShort-lived\t/m.exec(list.stdout)![1];
+    const revoked = await run(['tickets', 'revoke', id], database.env);
+    expect(revoked.code).toBe(0);
+    expect((await run(['tickets', 'list'], database.env)).stdout).toMatch(new RegExp(`^${id}\\tShort-lived\\t.*\\trevoked `, 'm'));
+    const again = await run(['tickets', 'revoke', id], database.env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/No active ticket/);
+    const db = await openDatabase(loadConfig(database.env));
+    try {
+      await expect(authenticate(db.dataSource, ticket)).rejects.toThrow(/unknown or revoked/);
+    } finally {
+      await db.close();
+    }
   });
 
   it('tickets create works while the service holds the embedded data folder, through its socket', async () => {

@@ -1,0 +1,36 @@
+import type { NextFunction, Request, Response } from 'express';
+import type { DataSource } from 'typeorm';
+import { UnauthorizedError } from '../core/errors';
+import { authenticate } from '../core/tickets';
+import type { AssociateRef } from '../core/webhook';
+import { HttpError } from './errors';
+
+/**
+ * Tickets as the SOAP door takes them from HTTP: `Authorization: Bearer <ticket>` or
+ * `Authorization: SOTicket <ticket>` (NetServer's scheme). The associate is kept in res.locals.
+ */
+
+const challenge = (error: string) => `Bearer realm="webhook-agent"${error}, SOTicket realm="webhook-agent"`;
+
+export function ticketFromAuthorization(header: string | undefined): string | null {
+  const match = header ? /^(?:Bearer|SOTicket)\s+(\S+)\s*$/i.exec(header) : null;
+  return match ? match[1] : null;
+}
+
+export function requireTicket(ds: DataSource) {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    try {
+      res.locals.actor = await authenticate(ds, ticketFromAuthorization(req.headers.authorization));
+      next();
+    } catch (error) {
+      if (!(error instanceof UnauthorizedError)) return next(error);
+      const sent = req.headers.authorization !== undefined;
+      // RFC 6750: a sent but rejected token is invalid_token; a missing one gets the bare challenge.
+      next(new HttpError(401, error.name, error.message, null, { 'WWW-Authenticate': challenge(sent ? ', error="invalid_token"' : '') }));
+    }
+  };
+}
+
+export function actorOf(res: Response): AssociateRef {
+  return res.locals.actor as AssociateRef;
+}

@@ -1,0 +1,257 @@
+import { VERSION } from '../version';
+import { WEBHOOK_STATE_NAMES } from '../core/webhook';
+
+/**
+ * The OpenAPI 3.1 description of the REST door, served at GET /api/v1/openapi.json. A test
+ * validates it and checks real responses of every route against it, so it stays true.
+ */
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: object) => ({ 'application/json': { schema } });
+const nullable = (type: string, extra: object = {}) => ({ type: [type, 'null'], ...extra });
+const scalarMap = (description: string) => ({
+  description,
+  type: ['object', 'null'],
+  additionalProperties: { type: ['string', 'number', 'boolean', 'null'] },
+});
+const errors = (...statuses: number[]) => Object.fromEntries(statuses.map((status) => [String(status), { $ref: `#/components/responses/Error${status}` }]));
+const ERROR_TEXT: Record<number, string> = {
+  400: 'Invalid input (the Field names it), malformed JSON, unknown members, or a target that failed verification (the message says what it answered).',
+  401: 'No ticket, or an unknown or revoked one (see WWW-Authenticate).',
+  404: 'No such webhook or route.',
+  409: 'A JSON Patch test operation failed; nothing was changed.',
+  412: 'The webhook was updated after If-Unmodified-Since; nothing was changed.',
+  413: 'The body is larger than the configured limit (BODY_LIMIT).',
+  415: 'The body has a content type this route does not accept.',
+  500: 'Our own fault; logged, no details given.',
+  501: 'The capability is not available in this build.',
+};
+const COMMON = [400, 401, 413, 415, 500];
+
+const webhookId = { name: 'id', in: 'path', required: true, description: 'WebhookId', schema: { type: 'integer', minimum: 1, maximum: 2147483647 } };
+const ifUnmodifiedSince = {
+  name: 'If-Unmodified-Since',
+  in: 'header',
+  required: false,
+  description: 'Change only when the webhook was not updated after this HTTP date (compared with Updated).',
+  schema: { type: 'string' },
+};
+
+function agent(operation: string, summary: string, args: object | null, ok: object) {
+  return {
+    post: {
+      operationId: `Agents_${operation}`,
+      tags: ['Agents'],
+      summary,
+      ...(args ? { requestBody: { required: operation !== 'GetAllWebhooks', content: json(args) } } : {}),
+      responses: { ...ok, ...errors(...COMMON, 404, 501) },
+    },
+  };
+}
+const args = (properties: Record<string, object>, required: string[] = []) => ({ type: 'object', additionalProperties: false, properties, required });
+const idArgs = args({ WebhookId: { type: 'integer' } }, ['WebhookId']);
+const webhookArgs = args({ Webhook: ref('WebhookInput') }, ['Webhook']);
+
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'webhook-agent REST API',
+    version: VERSION,
+    description:
+      'SuperOffice NetServer WebhookAgent as REST: the same core and rules as the SOAP endpoint /Remote/Services88/Webhook.svc. ' +
+      'Authenticate with `Authorization: Bearer <ticket>` or `Authorization: SOTicket <ticket>`. Member names are matched case-insensitively on input.',
+  },
+  servers: [{ url: '/api/v1' }],
+  security: [{ bearer: [] }, { soTicket: [] }],
+  tags: [{ name: 'Webhook', description: 'Resource routes' }, { name: 'Agents', description: "NetServer's Agents API (RPC by operation name)" }],
+  paths: {
+    '/openapi.json': {
+      get: { operationId: 'OpenApi', security: [], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1 document', content: json({ type: 'object' }) } } },
+    },
+    '/Webhook/default': {
+      get: { operationId: 'CreateDefaultWebhook', tags: ['Webhook'], summary: 'An unsaved webhook with the defaults', responses: { '200': { description: 'Not stored', content: json(ref('Webhook')) }, ...errors(401, 500) } },
+    },
+    '/Webhook': {
+      get: {
+        operationId: 'GetAllWebhooks',
+        tags: ['Webhook'],
+        summary: 'List webhooks',
+        parameters: [
+          { name: 'nameFilter', in: 'query', description: 'Case-insensitive substring of Name', schema: { type: 'string' } },
+          { name: 'eventFilter', in: 'query', description: 'Webhooks subscribed to this event', schema: { type: 'string' } },
+          { name: 'statusFilter', in: 'query', description: 'State; Unknown means no filter', schema: ref('WebhookState') },
+        ],
+        responses: { '200': { description: 'The matching webhooks', content: json({ type: 'array', items: ref('Webhook') }) }, ...errors(400, 401, 500) },
+      },
+      post: {
+        operationId: 'SaveWebhook',
+        tags: ['Webhook'],
+        summary: 'Create (WebhookId 0) or update a webhook; an Active webhook is verified with a signed test POST first',
+        requestBody: { required: true, content: json(ref('WebhookInput')) },
+        responses: {
+          '201': { description: 'Created', headers: { Location: { description: 'The new webhook', schema: { type: 'string' } } }, content: json(ref('Webhook')) },
+          '200': { description: 'Updated', content: json(ref('Webhook')) },
+          ...errors(...COMMON, 404),
+        },
+      },
+    },
+    '/Webhook/Test': {
+      post: {
+        operationId: 'TestWebhook',
+        tags: ['Webhook'],
+        summary: 'Send the test payload to the given target; nothing is stored',
+        requestBody: { required: true, content: json(ref('WebhookInput')) },
+        responses: { '200': { description: 'What the target answered', content: json(ref('WebhookResult')) }, ...errors(...COMMON) },
+      },
+    },
+    '/Webhook/{id}': {
+      get: { operationId: 'GetWebhook', tags: ['Webhook'], parameters: [webhookId], responses: { '200': { description: 'The webhook', content: json(ref('Webhook')) }, ...errors(400, 401, 404, 500) } },
+      put: {
+        operationId: 'PutWebhook',
+        tags: ['Webhook'],
+        summary: 'Replace the webhook (SaveWebhook)',
+        parameters: [webhookId, ifUnmodifiedSince],
+        requestBody: { required: true, content: json(ref('WebhookInput')) },
+        responses: { '200': { description: 'Saved', content: json(ref('Webhook')) }, ...errors(...COMMON, 404, 412) },
+      },
+      patch: {
+        operationId: 'PatchWebhook',
+        tags: ['Webhook'],
+        summary: 'Change part of the webhook (SaveWebhook): JSON Patch or JSON Merge Patch; member names and Headers names are case-insensitive',
+        parameters: [webhookId, ifUnmodifiedSince],
+        requestBody: { required: true, content: { 'application/json-patch+json': { schema: ref('JsonPatch') }, 'application/merge-patch+json': { schema: ref('WebhookInput') } } },
+        responses: { '200': { description: 'Saved', content: json(ref('Webhook')) }, ...errors(...COMMON, 404, 409, 412) },
+      },
+      delete: {
+        operationId: 'DeleteWebhook',
+        tags: ['Webhook'],
+        parameters: [webhookId, ifUnmodifiedSince],
+        responses: { '204': { description: 'Deleted; its pending deliveries are stopped' }, ...errors(400, 401, 404, 412, 500) },
+      },
+    },
+    '/Webhook/{id}/LastError': {
+      get: { operationId: 'GetLastError', tags: ['Webhook'], parameters: [webhookId], responses: { '200': { description: 'The last delivery error, "" if none', content: json({ type: 'string' }) }, ...errors(400, 401, 404, 500) } },
+    },
+    '/Webhook/{eventName}/{primaryKey}': {
+      post: {
+        operationId: 'SignalEvent',
+        tags: ['Webhook'],
+        summary: 'Record an event durably and fan it out to every Active webhook subscribed to it',
+        parameters: [
+          { name: 'eventName', in: 'path', required: true, schema: { type: 'string' }, example: 'contact.created' },
+          { name: 'primaryKey', in: 'path', required: true, schema: { type: 'integer' } },
+        ],
+        requestBody: { required: false, content: json(scalarMap('The Data dictionary (FieldValues of the payload)')) },
+        responses: { '204': { description: 'Recorded with its deliveries' }, ...errors(...COMMON, 501) },
+      },
+    },
+    '/Agents/Webhook/CreateDefaultWebhook': agent('CreateDefaultWebhook', 'CreateDefaultWebhook', args({}), { '200': { description: 'Webhook', content: json(ref('Webhook')) } }),
+    '/Agents/Webhook/SaveWebhook': agent('SaveWebhook', 'SaveWebhook', webhookArgs, { '200': { description: 'Webhook', content: json(ref('Webhook')) } }),
+    '/Agents/Webhook/GetWebhook': agent('GetWebhook', 'GetWebhook (null for an unknown id)', idArgs, { '200': { description: 'Webhook or null', content: json({ oneOf: [ref('Webhook'), { type: 'null' }] }) } }),
+    '/Agents/Webhook/GetAllWebhooks': agent(
+      'GetAllWebhooks',
+      'GetAllWebhooks',
+      args({ NameFilter: nullable('string'), EventFilter: nullable('string'), StatusFilter: { oneOf: [ref('WebhookState'), { type: 'null' }] } }),
+      { '200': { description: 'Webhooks', content: json({ type: 'array', items: ref('Webhook') }) } },
+    ),
+    '/Agents/Webhook/DeleteWebhook': agent('DeleteWebhook', 'DeleteWebhook', idArgs, { '204': { description: 'Deleted' } }),
+    '/Agents/Webhook/TestWebhook': agent('TestWebhook', 'TestWebhook', webhookArgs, { '200': { description: 'WebhookResult', content: json(ref('WebhookResult')) } }),
+    '/Agents/Webhook/SignalEvent': agent(
+      'SignalEvent',
+      'SignalEvent',
+      args({ EventName: { type: 'string' }, PrimaryKey: { type: 'integer' }, Data: scalarMap('The Data dictionary') }, ['EventName', 'PrimaryKey']),
+      { '204': { description: 'Recorded' } },
+    ),
+    '/Agents/Webhook/GetLastError': agent('GetLastError', 'GetLastError ("" for an unknown id)', idArgs, { '200': { description: 'string', content: json({ type: 'string' }) } }),
+  },
+  components: {
+    securitySchemes: {
+      bearer: { type: 'http', scheme: 'bearer', description: 'A webhook-agent ticket' },
+      soTicket: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'SOTicket <ticket>' },
+    },
+    responses: Object.fromEntries(
+      Object.entries(ERROR_TEXT).map(([status, description]) => [`Error${status}`, { description, content: json(ref('Error')) }]),
+    ),
+    schemas: {
+      WebhookState: { type: 'string', enum: [...WEBHOOK_STATE_NAMES] },
+      Associate: {
+        type: 'object',
+        required: ['AssociateId', 'Name'],
+        properties: {
+          AssociateId: { type: 'integer' }, Name: { type: 'string' }, PersonId: { type: 'integer' }, Rank: { type: 'integer' }, Tooltip: { type: 'string' },
+          Type: { type: 'string' }, GroupIdx: { type: 'integer' }, FullName: { type: 'string' }, FormalName: { type: 'string' }, Deleted: { type: 'boolean' },
+          EjUserId: { type: 'integer' }, UserName: { type: 'string' },
+        },
+      },
+      Webhook: {
+        type: 'object',
+        additionalProperties: false,
+        required: [
+          'WebhookId', 'Name', 'Events', 'TargetUrl', 'Secret', 'State', 'Type', 'Headers', 'Properties', 'Registered', 'RegisteredAssociate',
+          'Updated', 'UpdatedAssociate', 'ErrorsEmail', 'Description', 'TotalCalls', 'TotalErrors', 'ConsecutiveErrors', 'LastError',
+        ],
+        properties: {
+          WebhookId: { type: 'integer', minimum: 0 },
+          Name: nullable('string'),
+          Events: { type: 'array', items: { type: 'string' } },
+          TargetUrl: nullable('string'),
+          Secret: nullable('string'),
+          State: ref('WebhookState'),
+          Type: nullable('string'),
+          Headers: { type: ['object', 'null'], additionalProperties: { type: 'string' } },
+          Properties: scalarMap('Sent as extra top-level members of every payload'),
+          Registered: nullable('string', { format: 'date-time' }),
+          RegisteredAssociate: { oneOf: [ref('Associate'), { type: 'null' }] },
+          Updated: nullable('string', { format: 'date-time' }),
+          UpdatedAssociate: { oneOf: [ref('Associate'), { type: 'null' }] },
+          ErrorsEmail: nullable('string'),
+          Description: nullable('string'),
+          TotalCalls: { type: 'integer', minimum: 0 },
+          TotalErrors: { type: 'integer', minimum: 0 },
+          ConsecutiveErrors: { type: 'integer', minimum: 0 },
+          LastError: nullable('string'),
+        },
+      },
+      WebhookInput: {
+        description: 'A Webhook as sent by a client; system-owned members (Registered, Updated, the associates, counters, LastError) may be sent back and are ignored.',
+        type: 'object',
+        properties: {
+          WebhookId: { type: ['integer', 'null'], minimum: 0 },
+          Name: nullable('string'),
+          Events: { type: ['array', 'null'], items: { type: 'string' } },
+          TargetUrl: nullable('string'),
+          Secret: nullable('string'),
+          State: { oneOf: [ref('WebhookState'), { type: 'integer', minimum: 0, maximum: 3 }, { type: 'null' }] },
+          Type: nullable('string'),
+          Headers: { type: ['object', 'null'], additionalProperties: { type: ['string', 'null'] } },
+          Properties: scalarMap('Integers are stored as int (long beyond int32), other numbers as double'),
+          ErrorsEmail: nullable('string'),
+          Description: nullable('string'),
+          Registered: nullable('string', { format: 'date-time' }),
+          RegisteredAssociate: { type: ['object', 'null'] },
+          Updated: nullable('string', { format: 'date-time' }),
+          UpdatedAssociate: { type: ['object', 'null'] },
+          TotalCalls: nullable('integer'),
+          TotalErrors: nullable('integer'),
+          ConsecutiveErrors: nullable('integer'),
+          LastError: nullable('string'),
+        },
+      },
+      WebhookResult: { type: 'object', additionalProperties: false, required: ['Success', 'Message'], properties: { Success: { type: 'boolean' }, Message: { type: 'string' } } },
+      JsonPatch: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['op', 'path'],
+          properties: { op: { type: 'string', enum: ['add', 'remove', 'replace', 'test', 'move', 'copy'] }, path: { type: 'string' }, from: { type: 'string' }, value: {} },
+        },
+      },
+      Error: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['Error', 'ErrorType', 'Message'],
+        properties: { Error: { const: true }, ErrorType: { type: 'string' }, Message: { type: 'string' }, Field: { type: 'string' } },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,41 @@
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { badRequest, HttpError } from './errors';
+
+/**
+ * JSON request bodies: the content type is checked first (415 names the accepted ones), then
+ * express.json parses with the size limit (413) and JSON.parse (malformed -> 400). JSON.parse
+ * keeps `__proto__` as an own data member, and the mappers only read members with
+ * Object.entries, so such keys never reach a prototype.
+ */
+
+export interface BodyOptions {
+  limit: number;
+  /** Media types accepted, e.g. ['application/json']. */
+  types: string[];
+  /** A request without a body is allowed (req.body stays undefined). */
+  optional?: boolean;
+  /** The header that advertises the accepted types on 415 (Accept-Patch for PATCH). */
+  acceptHeader?: 'Accept' | 'Accept-Patch';
+}
+
+export function jsonBody(options: BodyOptions): RequestHandler {
+  const parse = express.json({ limit: options.limit, type: () => true, strict: true });
+  return (req: Request, res: Response, next: NextFunction) => {
+    // No body: neither Content-Length nor Transfer-Encoding, or an empty one (fetch sends Content-Length: 0).
+    const matched = req.headers['content-length'] === '0' ? null : req.is(options.types);
+    if (matched === null) {
+      req.body = undefined;
+      if (options.optional) return next();
+      return next(badRequest(`The request needs a JSON body (Content-Type: ${options.types[0]}).`));
+    }
+    if (matched === false) {
+      const header = options.acceptHeader ?? 'Accept';
+      return next(
+        new HttpError(415, 'UnsupportedMediaType', `The body must be sent as ${options.types.join(' or ')}, not ${JSON.stringify(req.headers['content-type'] ?? 'no content type')}.`, null, {
+          [header]: options.types.join(', '),
+        }),
+      );
+    }
+    parse(req, res, next);
+  };
+}
