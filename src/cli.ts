@@ -100,9 +100,11 @@ async function serve(config: Config, args: string[]): Promise<number> {
 }
 
 async function worker(config: Config, args: string[]): Promise<number> {
-  if (wantsHelp(args, 'Usage: webhook-agent worker\n\nRuns the delivery loop only (no API) against DATABASE_URL, or the embedded database of a running service.\n')) return 0;
+  if (wantsHelp(args, 'Usage: webhook-agent worker\n\nRuns the delivery loop only (no API). Scale out with DATABASE_URL (any number of workers on one PostgreSQL).\nOn the embedded database `serve` already runs the worker; a separate worker may only open a data folder no service holds.\n')) return 0;
   const logger = createLogger(config);
-  const db = await openDatabase(config, { allowBorrow: true, poolSize: 4 });
+  // Never borrows a running service's embedded socket: a second connection on PGlite's single
+  // session would interleave with the service's transactions.
+  const db = await openDatabase(config, { poolSize: 4 });
   const engine = new DeliveryEngine(db.dataSource, config, logger);
   const running = engine.startWorker();
   logger.info({ worker: running.workerId, database: db.mode }, 'delivery worker started');

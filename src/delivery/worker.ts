@@ -66,11 +66,15 @@ export class DeliveryWorker {
   private running = false;
   private loop: Promise<void> | null = null;
   private inFlight = 0;
+  /** Claims not yet recorded: in flight, buffered, or in the flush being written. They hold leases. */
+  private unrecorded = 0;
   private buffer: Finished[] = [];
   private flushing: Promise<void> | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
-  private woken = false;
-  private wakeUp: (() => void) | null = null;
+  /** Deliveries may have fallen due (a signal, a NOTIFY, a recorded retry): claim before the poll interval. */
+  private readonly due = new Wakeup();
+  /** A send finished or a flush ended: there may be room to claim again. */
+  private readonly roomFreed = new Wakeup();
   private listener: Client | null = null;
   private readonly agents: { http: http.Agent; https: https.Agent };
   private readonly lookup;
@@ -101,22 +105,22 @@ export class DeliveryWorker {
 
   /** New deliveries may be due: claim now instead of at the next poll. */
   wake(): void {
-    this.woken = true;
-    this.wakeUp?.();
+    this.due.notify();
   }
 
   /** Stops claiming, lets sends in flight finish and records them. */
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    this.wake();
+    this.due.notify();
+    this.roomFreed.notify();
     await this.loop;
     // Record what is in flight; if the database stays unreachable, give up: the leases expire
     // and another worker sends those deliveries again.
     const deadline = Date.now() + this.options.deliveryTimeoutMs + 5000;
     while ((this.inFlight > 0 || this.buffer.length > 0 || this.flushing) && Date.now() < deadline) {
       await this.flush();
-      if (this.inFlight > 0) await this.sleep(10);
+      if (this.inFlight > 0) await this.roomFreed.wait(10);
     }
     if (this.flushTimer) clearTimeout(this.flushTimer);
     await this.listener?.end().catch(() => undefined);
@@ -126,29 +130,34 @@ export class DeliveryWorker {
   }
 
   private async run(): Promise<void> {
+    const { concurrency, batchSize, pollIntervalMs } = this.options;
+    // Claim in batches: with sends in flight, wait until a useful batch fits rather than
+    // claiming one delivery per finished send.
+    const minClaim = Math.max(1, Math.min(batchSize, Math.ceil(concurrency / 4)));
     while (this.running) {
-      // Results not yet recorded still hold their claims: bound them too.
-      const room = Math.min(this.options.concurrency - this.inFlight, 2 * this.options.concurrency - this.inFlight - this.buffer.length);
-      if (room <= 0) {
-        await this.sleep(this.options.pollIntervalMs);
+      const room = this.room();
+      if (room <= 0 || (room < minClaim && this.inFlight > 0)) {
+        // Wait for a send or a flush to finish. This must be a real wait: the sends and the
+        // flush that free room only progress when the event loop runs.
+        await this.roomFreed.wait(pollIntervalMs);
         continue;
       }
-      const limit = Math.min(room, this.options.batchSize);
-      this.woken = false;
+      const limit = Math.min(room, batchSize);
+      this.due.clear();
       let claimed: ClaimedDelivery[];
       try {
         claimed = await claimDueDeliveries(this.ds, this.workerId, limit, this.options.leaseMs);
       } catch (error) {
         if (!this.running) break;
         this.logger.error({ err: (error as Error).message }, 'claiming deliveries failed; retrying');
-        await this.sleep(ERROR_BACKOFF_MS);
+        await delay(ERROR_BACKOFF_MS);
         continue;
       }
       for (const claim of claimed) this.dispatch(claim);
       if (claimed.length === limit) continue;
       // Nothing more is due now: sleep until woken, the next due time, or the poll interval.
-      let waitMs = this.options.pollIntervalMs;
-      if (claimed.length === 0 && !this.woken) {
+      let waitMs = pollIntervalMs;
+      if (claimed.length === 0 && !this.due.pending) {
         try {
           const next = await nextDueAt(this.ds);
           if (next) waitMs = Math.max(0, Math.min(waitMs, next.getTime() - Date.now() + 5));
@@ -156,27 +165,22 @@ export class DeliveryWorker {
           // the poll interval covers it
         }
       }
-      if (waitMs > 0) await this.sleep(waitMs);
+      if (waitMs > 0) await this.due.wait(waitMs);
     }
   }
 
-  private sleep(ms: number): Promise<void> {
-    if (this.woken && this.running) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wakeUp = () => {
-        this.wakeUp = null;
-        done();
-      };
-    });
+  /**
+   * How many more deliveries to claim now: no more sends than `concurrency`, and no more than
+   * 2 x concurrency claims unrecorded, so a slow database bounds what this worker holds.
+   */
+  private room(): number {
+    const { concurrency } = this.options;
+    return Math.min(concurrency - this.inFlight, 2 * concurrency - this.unrecorded);
   }
 
   private dispatch(claim: ClaimedDelivery): void {
     this.inFlight += 1;
+    this.unrecorded += 1;
     this.attempt(claim)
       .catch((error: unknown): Finished => {
         // Building the request failed (a corrupt row): record it as a failed attempt.
@@ -187,7 +191,7 @@ export class DeliveryWorker {
         this.inFlight -= 1;
         this.buffer.push(finished);
         this.scheduleFlush();
-        this.wake();
+        this.roomFreed.notify();
       });
   }
 
@@ -263,15 +267,23 @@ export class DeliveryWorker {
     }
     const batch = this.buffer.splice(0, this.buffer.length);
     this.flushing = this.record(batch)
-      .catch(async (error: unknown) => {
-        // The database is unreachable: keep the results and try again. If this process dies
-        // first, the leases expire and the deliveries are sent again (at least once).
-        this.logger.error({ err: (error as Error).message, results: batch.length }, 'recording delivery results failed; retrying');
-        this.buffer.unshift(...batch);
-        await new Promise((resolve) => setTimeout(resolve, ERROR_BACKOFF_MS));
-      })
+      .then(
+        () => {
+          this.unrecorded -= batch.length;
+          // Retries were scheduled and claims released: look again for due work.
+          this.due.notify();
+        },
+        async (error: unknown) => {
+          // The database is unreachable: keep the results and try again. If this process dies
+          // first, the leases expire and the deliveries are sent again (at least once).
+          this.logger.error({ err: (error as Error).message, results: batch.length }, 'recording delivery results failed; retrying');
+          this.buffer.unshift(...batch);
+          await delay(ERROR_BACKOFF_MS);
+        },
+      )
       .finally(() => {
         this.flushing = null;
+        this.roomFreed.notify();
         if (this.buffer.length > 0) this.scheduleFlush();
       });
     return this.flushing;
@@ -283,6 +295,15 @@ export class DeliveryWorker {
     let eventsCreated = false;
     await this.ds.transaction(async (tx) => {
       await insertAttempts(tx, this.workerId, batch.flatMap((f) => (f.attempt ? [f.attempt] : [])));
+      // Settle before locking the webhook rows, so those locks (which every worker's batches
+      // contend for) are held for as short a time as possible. A retry settled 'pending' here
+      // for a webhook that trips below is held by holdOpenDeliveries in the same transaction.
+      const settlements: Settlement[] = batch.map((f) => {
+        if (!f.outcome || !f.attempt) return { deliveryId: f.claim.deliveryId, step: 'requeue', delayMs: 0 };
+        const step = nextStep(f.attempt.attemptNumber, f.outcome, policy);
+        return { deliveryId: f.claim.deliveryId, step: step.kind, delayMs: step.kind === 'retry' ? step.delayMs : 0 };
+      });
+      await settleDeliveries(tx, this.workerId, settlements);
 
       const byWebhook = new Map<number, Finished[]>();
       for (const f of batch) {
@@ -307,12 +328,6 @@ export class DeliveryWorker {
         notices.push({ ...t, eventId: failing?.claim.eventId ?? null });
       }
 
-      const settlements: Settlement[] = batch.map((f) => {
-        if (!f.outcome || !f.attempt) return { deliveryId: f.claim.deliveryId, step: 'requeue', delayMs: 0 };
-        const step = nextStep(f.attempt.attemptNumber, f.outcome, policy);
-        return { deliveryId: f.claim.deliveryId, step: step.kind, delayMs: step.kind === 'retry' ? step.delayMs : 0 };
-      });
-      await settleDeliveries(tx, this.workerId, settlements);
     });
     for (const notice of notices) {
       this.logger.warn({ webhookId: notice.webhookId, lastError: notice.lastError }, 'webhook set to TooManyErrors');
@@ -344,6 +359,44 @@ export class DeliveryWorker {
       this.listener = null;
       if (this.running) await new Promise((resolve) => setTimeout(resolve, ERROR_BACKOFF_MS));
     }
+  }
+}
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A wake-up flag with a waiter. notify() before wait() is remembered once, so a wake-up is
+ * never lost; wait() consumes it. Each early return needs a fresh notify(), which only I/O
+ * callbacks give, so a loop over wait() cannot spin without yielding to the event loop.
+ */
+class Wakeup {
+  pending = false;
+  private waiter: (() => void) | null = null;
+
+  notify(): void {
+    this.pending = true;
+    this.waiter?.();
+  }
+
+  clear(): void {
+    this.pending = false;
+  }
+
+  wait(ms: number): Promise<void> {
+    if (this.pending) {
+      this.pending = false;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        if (this.waiter === finish) this.waiter = null;
+        this.pending = false;
+        resolve();
+      };
+      const timer = setTimeout(finish, ms);
+      this.waiter = finish;
+    });
   }
 }
 

@@ -109,7 +109,11 @@ describe('delivery engine: SignalEvent fan-out, payload, retries, attempt log', 
     await manager.signalEvent('retry.test', 1, null, ACTOR);
     await waitFor('the third attempt', () => flaky.delivered.length === 3, 20_000);
     const times = flaky.delivered.map((d) => d.request);
-    const at = await recentAttempts(t.service.db.dataSource, hook.webhookId);
+    // The receiver has the third POST before the worker has recorded it.
+    const at = await waitFor('three attempts recorded', async () => {
+      const attempts = await recentAttempts(t.service.db.dataSource, hook.webhookId);
+      return attempts.length === 3 ? attempts : null;
+    });
     const ordered = [...at].reverse();
     expect(ordered.map((a) => [a.attemptNumber, a.httpStatus])).toEqual([[1, 503], [2, 503], [3, 200]]);
     const gap1 = ordered[1].attemptedAt.getTime() - ordered[0].attemptedAt.getTime();

@@ -1,4 +1,5 @@
 /** Shared parts of the delivery tests: a signature-checking receiver, webhook creation, waiting. */
+import { Worker } from 'node:worker_threads';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { signSuperOffice } from '../../src/delivery/signer';
 import { WebhookState, type AssociateRef, type Webhook } from '../../src/core/webhook';
@@ -23,9 +24,13 @@ export interface CheckingReceiver extends Receiver {
 /**
  * A receiver that verifies X-SuperOffice-Signature itself and the Standard Webhooks signature
  * with the `standardwebhooks` package, answers verification POSTs 200, and deliveries with
- * `answer(n)` (n = deliveries seen so far, from 1).
+ * `answer(n)` (n = deliveries seen so far, from 1), after `delayMs` (a receiver that takes its time).
  */
-export async function startCheckingReceiver(secret: string | null, answer: (n: number, payload: Record<string, any>) => number = () => 200): Promise<CheckingReceiver> {
+export async function startCheckingReceiver(
+  secret: string | null,
+  answer: (n: number, payload: Record<string, any>, request: ReceivedRequest) => number = () => 200,
+  options: { delayMs?: number } = {},
+): Promise<CheckingReceiver> {
   const delivered: Delivered[] = [];
   const badSignatures: ReceivedRequest[] = [];
   const standard = secret?.startsWith('whsec_') ? new StandardWebhook(secret) : null;
@@ -52,7 +57,9 @@ export async function startCheckingReceiver(secret: string | null, answer: (n: n
     }
     const payload = JSON.parse(req.body.toString('utf8')) as Record<string, any>;
     delivered.push({ request: req, payload });
-    res.writeHead(answer(delivered.length, payload)).end('answer');
+    const status = answer(delivered.length, payload, req);
+    if (options.delayMs) setTimeout(() => res.writeHead(status).end('answer'), options.delayMs);
+    else res.writeHead(status).end('answer');
   });
   return Object.assign(receiver, { delivered, badSignatures });
 }
@@ -88,3 +95,32 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, time
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Fails a test whose event loop stops turning (a loop spinning on resolved promises starves
+ * every timer, jest's timeout too, so the test would hang instead of failing): a thread watches
+ * a heartbeat and, after `limitMs` without one, writes why to stderr and kills the process.
+ * Returns the function that stops watching.
+ */
+export function failIfEventLoopStalls(what: string, limitMs = 15_000): () => void {
+  const beat = new Int32Array(new SharedArrayBuffer(4));
+  const heartbeat = setInterval(() => Atomics.add(beat, 0, 1), 100);
+  const watcher = new Worker(
+    `const { workerData } = require('node:worker_threads');
+     const fs = require('node:fs');
+     let last = -1, since = Date.now();
+     setInterval(() => {
+       const now = Atomics.load(workerData.beat, 0);
+       if (now !== last) { last = now; since = Date.now(); return; }
+       if (Date.now() - since < workerData.limitMs) return;
+       fs.writeSync(2, '\\nFAILED: the event loop made no progress for ' + workerData.limitMs + ' ms during "' + workerData.what + '" (a loop that never yields); killing the test process.\\n');
+       process.kill(process.pid, 'SIGKILL');
+     }, 250);`,
+    { eval: true, workerData: { beat, limitMs, what } },
+  );
+  watcher.unref();
+  return () => {
+    clearInterval(heartbeat);
+    void watcher.terminate();
+  };
+}

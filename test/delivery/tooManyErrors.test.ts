@@ -37,11 +37,8 @@ describe('TooManyErrors: 9 consecutive errors or 410, held deliveries, resume, s
     await new Promise<void>((resolve) => smtp.close(() => resolve()));
   });
 
-  // Read with plain SQL: on the embedded database a TypeORM read that overlaps a worker's
-  // transaction has been seen to come back empty (reported to the lead; under investigation).
-  async function stateOf(webhookId: number): Promise<number | undefined> {
-    const rows = await t.service.db.dataSource.query('SELECT state FROM webhook WHERE webhook_id = $1', [webhookId]);
-    return rows[0]?.state;
+  async function stateOf(webhookId: number): Promise<WebhookState | undefined> {
+    return (await t.service.manager.getWebhook(webhookId))?.state;
   }
 
   async function receiver(answer?: (n: number) => number): Promise<CheckingReceiver> {

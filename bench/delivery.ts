@@ -1,0 +1,403 @@
+/**
+ * Delivery engine throughput: BENCH_EVENTS (10,000) events signalled over SOAP, spread over 10
+ * webhooks (event bench.e0..e9, one webhook each, signed with a Standard Webhooks secret) on a
+ * local receiver that answers 200 at once. Beside each figure, the limit measured in the same
+ * run: as many POSTs of the same bytes to the same receiver at the worker's concurrency with
+ * plain undici, no database (in its own process, as the service is).
+ *
+ * Rows: `serve` with its in-process worker while the events are being signalled (deliveries/s
+ * from the first signal to the last delivery, and signal-to-delivery latency), on a PostgreSQL
+ * server (when DATABASE_URL is set: a database of its own, dropped after) and on the embedded
+ * database; and on the server, a queue of already-signalled events drained by 1 and by 2
+ * `worker` processes. Peak RSS is the service's (and the workers') VmHWM.
+ *
+ * Run: npm run build && npm run bench:delivery   (BENCH_EVENTS=2000 for a quick run)
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Pool } from 'undici';
+import { SOAP_PATH } from '../src/soap/soapService';
+import { createTestDatabase, type TestDatabase } from '../test/support/testDatabase';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 10_000);
+const WEBHOOKS = 10;
+const CONCURRENCY = 32; // the worker's default WORKER_CONCURRENCY
+const SIGNAL_CONCURRENCY = 16;
+const TNS = 'http://www.superoffice.net/ws/crm/NetServer/Services88';
+const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+const CLI = path.resolve(__dirname, '../dist/cli.js');
+/** The receiver is on 127.0.0.1 over http; the bench's own calls must not be rate-limited. */
+const SERVICE_ENV = { LOG_LEVEL: 'warn', ALLOW_HTTP_TARGETS: 'true', ALLOW_PRIVATE_TARGETS: 'true', RATE_LIMIT_PER_MINUTE: '0' };
+const STALL_MS = 30_000;
+
+// ---------------------------------------------------------------- the receiver (this process)
+
+interface Sample {
+  headers: Record<string, string>;
+  body: string;
+}
+
+class Receiver {
+  readonly server = http.createServer((req, res) => this.onRequest(req, res));
+  url = '';
+  arrivals: number[] = [];
+  byPrimaryKey = new Map<number, number>();
+  sample: Sample | null = null;
+  private target = 0;
+  private reached: (() => void) | null = null;
+
+  async start(): Promise<void> {
+    this.server.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as net.AddressInfo).port}/hook`;
+  }
+
+  /** Resolves when `n` deliveries (or baseline POSTs) have arrived since the last reset; fails when they stop coming. */
+  expect(n: number, what: string): Promise<void> {
+    this.arrivals = [];
+    this.byPrimaryKey.clear();
+    this.target = n;
+    let seen = -1;
+    let since = performance.now();
+    return new Promise<void>((resolve, reject) => {
+      const watch = setInterval(() => {
+        if (this.arrivals.length !== seen) {
+          seen = this.arrivals.length;
+          since = performance.now();
+        } else if (performance.now() - since > STALL_MS) {
+          clearInterval(watch);
+          reject(new Error(`${what}: ${seen} of ${n} arrived, then nothing for ${STALL_MS / 1000} s`));
+        }
+      }, 500);
+      this.reached = () => {
+        clearInterval(watch);
+        resolve();
+      };
+    });
+  }
+
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+      if (req.headers['x-hook-test'] === 'true') return; // SaveWebhook's verification
+      const now = performance.now();
+      const body = Buffer.concat(chunks).toString('utf8');
+      const payload = JSON.parse(body) as { PrimaryKey: number };
+      this.arrivals.push(now);
+      if (!this.byPrimaryKey.has(payload.PrimaryKey)) this.byPrimaryKey.set(payload.PrimaryKey, now);
+      if (!this.sample && req.headers['x-superoffice-eventid']) {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && !['host', 'connection', 'content-length'].includes(k)) headers[k] = v;
+        this.sample = { headers, body };
+      }
+      if (this.arrivals.length === this.target) this.reached?.();
+    });
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+// ---------------------------------------------------------------- the service (child processes)
+
+function peakRssMb(pid: number | undefined): number {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+interface Serve {
+  child: ChildProcess;
+  soapUrl: string;
+  ticket: string;
+}
+
+async function startServe(env: Record<string, string>, firstStart = true): Promise<Serve> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [CLI, 'serve'], {
+    env: { ...process.env, ...SERVICE_ENV, ...env, PORT: String(port), BOOTSTRAP_TICKET: 'true' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`serve exited with ${code}:\n${out}`))));
+  exited.catch(() => undefined);
+  // The first start of a database prints a bootstrap ticket; a restart only starts listening.
+  for (;;) {
+    const match = /First start:.*\n\s*\n\s+(\S+)\s*\n/.exec(out);
+    if (match || (!firstStart && (await canConnect(port)))) return { child, soapUrl: `http://127.0.0.1:${port}${SOAP_PATH}`, ticket: match?.[1] ?? '' };
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 50))]);
+  }
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function startWorker(env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, [CLI, 'worker'], { env: { ...process.env, ...SERVICE_ENV, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+// ---------------------------------------------------------------- SOAP calls
+
+const envelope = (ticket: string, body: string) =>
+  `<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><Credentials xmlns="${TNS}"><Ticket>${ticket}</Ticket></Credentials></s:Header><s:Body>${body}</s:Body></s:Envelope>`;
+
+async function soapCall(pool: Pool, serve: Serve, operation: string, bodyXml: string): Promise<void> {
+  const { statusCode, body } = await pool.request({
+    path: SOAP_PATH,
+    method: 'POST',
+    headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: `"${TNS}/Webhook/${operation}"` },
+    body: envelope(serve.ticket, bodyXml),
+  });
+  const text = await body.text();
+  if (statusCode !== 200) throw new Error(`${operation} answered ${statusCode}: ${text.slice(0, 400)}`);
+}
+
+async function createWebhooks(pool: Pool, serve: Serve, target: string): Promise<void> {
+  for (let i = 0; i < WEBHOOKS; i++) {
+    await soapCall(
+      pool,
+      serve,
+      'SaveWebhook',
+      `<SaveWebhook xmlns="${TNS}"><Webhook><WebhookId>0</WebhookId><Name>bench ${i}</Name><Events xmlns:a="http://schemas.microsoft.com/2003/10/Serialization/Arrays"><a:string>bench.e${i}</a:string></Events><TargetUrl>${target}</TargetUrl><Secret>${SECRET}</Secret><State>Active</State></Webhook></SaveWebhook>`,
+    );
+  }
+}
+
+/** Signals EVENTS events (PrimaryKey 1..n, round-robin over the webhooks); returns each one's send time. */
+async function signalAll(pool: Pool, serve: Serve): Promise<{ sentAt: Float64Array; seconds: number }> {
+  const sentAt = new Float64Array(EVENTS + 1);
+  let next = 1;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: SIGNAL_CONCURRENCY }, async () => {
+      while (next <= EVENTS) {
+        const key = next++;
+        sentAt[key] = performance.now();
+        await soapCall(pool, serve, 'SignalEvent', `<SignalEvent xmlns="${TNS}"><EventName>bench.e${key % WEBHOOKS}</EventName><PrimaryKey>${key}</PrimaryKey></SignalEvent>`);
+      }
+    }),
+  );
+  return { sentAt, seconds: (performance.now() - started) / 1000 };
+}
+
+// ---------------------------------------------------------------- the runs
+
+interface Row {
+  name: string;
+  deliveriesPerSecond: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  signalsPerSecond: number | null;
+  rssMb: string;
+  seconds: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function withDatabase<T>(server: boolean, run: (env: Record<string, string>) => Promise<T>): Promise<T> {
+  let database: TestDatabase | null = null;
+  let env: Record<string, string>;
+  if (server) {
+    database = await createTestDatabase();
+    env = { ...database.env } as Record<string, string>;
+  } else {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wa-bench-'));
+    env = { DATA_DIR: dataDir, DATABASE_URL: '' };
+  }
+  try {
+    return await run(env);
+  } finally {
+    if (database) await database.drop();
+    else fs.rmSync(env.DATA_DIR, { recursive: true, force: true });
+  }
+}
+
+/** `serve` with its own worker, delivering while the events are signalled. */
+async function servedWhileSignalling(receiver: Receiver, server: boolean): Promise<Row> {
+  return withDatabase(server, async (env) => {
+    const serve = await startServe({ ...env, RUN_WORKER: 'true' });
+    const pool = new Pool(new URL(serve.soapUrl).origin, { connections: SIGNAL_CONCURRENCY });
+    try {
+      await createWebhooks(pool, serve, receiver.url);
+      const all = receiver.expect(EVENTS, `serve (${server ? 'server' : 'embedded'})`);
+      const { sentAt, seconds } = await signalAll(pool, serve);
+      await all;
+      const latencies = [...receiver.byPrimaryKey].map(([key, at]) => at - sentAt[key]).sort((a, b) => a - b);
+      const last = Math.max(...receiver.arrivals);
+      const total = (last - sentAt[1]) / 1000;
+      return {
+        name: `${server ? 'PostgreSQL server' : 'embedded (PGlite)'}: serve, in-process worker, while signalling`,
+        deliveriesPerSecond: EVENTS / total,
+        p50Ms: percentile(latencies, 50),
+        p99Ms: percentile(latencies, 99),
+        signalsPerSecond: EVENTS / seconds,
+        rssMb: peakRssMb(serve.child.pid).toFixed(0),
+        seconds: total,
+      };
+    } finally {
+      await pool.close();
+      await stop(serve.child);
+    }
+  });
+}
+
+/**
+ * Already-signalled events drained: by `workers` worker processes on the server, or on the
+ * embedded database (one process owns it) by serve's own worker after a restart with it on.
+ */
+async function drained(receiver: Receiver, server: boolean, workers: number): Promise<Row> {
+  return withDatabase(server, async (env) => {
+    let serve = await startServe({ ...env, RUN_WORKER: 'false' });
+    const pool = new Pool(new URL(serve.soapUrl).origin, { connections: SIGNAL_CONCURRENCY });
+    const children: ChildProcess[] = [];
+    try {
+      await createWebhooks(pool, serve, receiver.url);
+      const all = receiver.expect(EVENTS, server ? `${workers} worker process(es)` : 'embedded drain');
+      await signalAll(pool, serve);
+      if (server) {
+        for (let i = 0; i < workers; i++) children.push(startWorker(env));
+      } else {
+        await stop(serve.child);
+        serve = await startServe({ ...env, RUN_WORKER: 'true' }, false);
+      }
+      await all;
+      const first = Math.min(...receiver.arrivals);
+      const last = Math.max(...receiver.arrivals);
+      const seconds = (last - first) / 1000;
+      return {
+        name: server ? `PostgreSQL server: queue drained by ${workers} worker process${workers > 1 ? 'es' : ''}` : "embedded (PGlite): queue drained by serve's in-process worker",
+        deliveriesPerSecond: (EVENTS - 1) / seconds,
+        p50Ms: null,
+        p99Ms: null,
+        signalsPerSecond: null,
+        rssMb: server ? children.map((c) => peakRssMb(c.pid).toFixed(0)).join(' + ') : peakRssMb(serve.child.pid).toFixed(0),
+        seconds,
+      };
+    } finally {
+      await Promise.all(children.map(stop));
+      await pool.close();
+      await stop(serve.child);
+    }
+  });
+}
+
+/** The limit: the same POSTs, plain undici at the same concurrency, no database, in a process of its own. */
+async function baseline(receiver: Receiver): Promise<{ perSecond: number; p50Ms: number; p99Ms: number }> {
+  const sample = receiver.sample!;
+  const all = receiver.expect(EVENTS, 'baseline');
+  const child = spawn(process.execPath, [...process.execArgv, __filename, 'baseline'], {
+    env: { ...process.env, BENCH_BASELINE: JSON.stringify({ url: receiver.url, sample, total: EVENTS, concurrency: CONCURRENCY }) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  const code = await new Promise((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`baseline failed (${code}): ${out}`);
+  await all;
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
+
+async function runBaselineChild(): Promise<void> {
+  const { url, sample, total, concurrency } = JSON.parse(process.env.BENCH_BASELINE!) as { url: string; sample: Sample; total: number; concurrency: number };
+  const target = new URL(url);
+  const pool = new Pool(target.origin, { connections: concurrency });
+  const latencies: number[] = [];
+  let issued = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (issued < total) {
+        issued++;
+        const t0 = performance.now();
+        const { statusCode, body } = await pool.request({ path: target.pathname, method: 'POST', headers: sample.headers, body: sample.body });
+        await body.dump();
+        if (statusCode !== 200) throw new Error(`baseline POST answered ${statusCode}`);
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await pool.close();
+  latencies.sort((a, b) => a - b);
+  process.stdout.write(`${JSON.stringify({ perSecond: total / seconds, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) })}\n`);
+}
+
+async function main(): Promise<void> {
+  if (!fs.existsSync(CLI)) throw new Error('dist/cli.js is missing: run `npm run build` first (the service runs as its own process).');
+  const server = Boolean(process.env.DATABASE_URL);
+  const started = performance.now();
+  const receiver = new Receiver();
+  await receiver.start();
+  const rows: Row[] = [];
+  try {
+    if (server) {
+      rows.push(await servedWhileSignalling(receiver, true));
+      rows.push(await drained(receiver, true, 1));
+      rows.push(await drained(receiver, true, 2));
+    }
+    rows.push(await servedWhileSignalling(receiver, false));
+    rows.push(await drained(receiver, false, 1));
+    const limit = await baseline(receiver);
+
+    const fmt = (n: number | null, digits = 0) => (n === null ? '-' : n.toFixed(digits));
+    console.log(
+      `\nDelivery engine: ${EVENTS} events over ${WEBHOOKS} webhooks (one delivery each, signed), receiver on 127.0.0.1 answering 200 at once; ` +
+        `signalled over SOAP at concurrency ${SIGNAL_CONCURRENCY}; worker concurrency ${CONCURRENCY}. ${os.cpus().length} CPUs.\n` +
+        `Baseline (the limit): ${EVENTS} POSTs of the same bytes to the same receiver, plain undici at concurrency ${CONCURRENCY}, no database: ` +
+        `${fmt(limit.perSecond)} POSTs/s, p50 ${fmt(limit.p50Ms, 2)} ms, p99 ${fmt(limit.p99Ms, 2)} ms.\n`,
+    );
+    console.log('| figure | deliveries/s | signal-to-delivery p50 / p99 ms | signals/s | baseline POSTs/s | ratio | peak RSS MB |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|');
+    for (const r of rows) {
+      const latency = r.p50Ms === null ? '-' : `${fmt(r.p50Ms, 1)} / ${fmt(r.p99Ms, 1)}`;
+      console.log(`| ${r.name} | ${fmt(r.deliveriesPerSecond)} | ${latency} | ${fmt(r.signalsPerSecond)} | ${fmt(limit.perSecond)} | ${fmt((100 * r.deliveriesPerSecond) / limit.perSecond)}% | ${r.rssMb} |`);
+    }
+    if (!server) console.log('\n(Set DATABASE_URL to a PostgreSQL server for the server rows and the 1 vs 2 worker processes; the bench creates and drops its own database.)');
+    console.log(`\nbench time ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  } finally {
+    await receiver.close();
+  }
+}
+
+(process.argv[2] === 'baseline' ? runBaselineChild() : main()).catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
