@@ -38,7 +38,7 @@ async function baselineFor(sample: LoadRequest & { responseBody: string }) {
 async function main() {
   // A fresh embedded folder, or a fresh database on the DATABASE_URL server: never the caller's data.
   const database = await createTestDatabase();
-  const config = loadConfig({ ...process.env, ...database.env, PORT: '0', LOG_LEVEL: 'silent', BOOTSTRAP_TICKET: 'false', ALLOW_HTTP_TARGETS: 'true', ALLOW_PRIVATE_TARGETS: 'true' });
+  const config = loadConfig({ ...process.env, ...database.env, PORT: '0', LOG_LEVEL: 'silent', BOOTSTRAP_TICKET: 'false', ALLOW_HTTP_TARGETS: 'true', ALLOW_PRIVATE_TARGETS: 'true', RATE_LIMIT_PER_MINUTE: '0' });
   const service = await startService(config, createLogger(config));
   try {
     const ticket = await createTicket(service.db.dataSource, 'bench', 1);

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { deliveries, redeliver, signal, UsageError, webhooks, wantsHelp } from './commands';
 import { ConfigError, loadConfig, type Config } from './config';
+import { CoreError, ValidationError } from './core/errors';
 import { createTicket } from './core/tickets';
 import type { DataSource } from 'typeorm';
 import { openDatabase } from './db/dataSource';
@@ -23,13 +25,20 @@ Commands:
                                           create an API ticket; prints it alone on the last line
   tickets list                            list tickets (never their secret part)
   tickets revoke <ticketId>               revoke a ticket
+  webhooks list|show|stop|start [...]     list, inspect, stop or start (re-verifies) webhooks
+  signal <event> <primaryKey> [--data k=v ...]
+                                          signal an event (SignalEvent)
+  deliveries list --webhook N [--failed]  a webhook's deliveries, newest first
+  redeliver <deliveryId>                  send a failed delivery again (same EventId)
+  redeliver --webhook N --since <ISO time>
+                                          send a webhook's failed deliveries since then again
+
+Every command takes --help.
 
 Configuration comes from environment variables (see README): PORT, PUBLIC_URL, DATABASE_URL,
 DATA_DIR, BODY_LIMIT, VERIFY_TIMEOUT_MS, ALLOW_HTTP_TARGETS, ALLOW_PRIVATE_TARGETS, LOG_LEVEL ...
 Exit codes: 0 done, 1 failed, 2 bad usage or configuration.
 `;
-
-class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -47,17 +56,17 @@ async function main(argv: string[]): Promise<number> {
       return migrate(config, rest);
     case 'tickets':
       return tickets(config, rest);
+    case 'webhooks':
+      return webhooks(config, rest);
+    case 'signal':
+      return signal(config, rest);
+    case 'deliveries':
+      return deliveries(config, rest);
+    case 'redeliver':
+      return redeliver(config, rest);
     default:
       throw new UsageError(`Unknown command ${JSON.stringify(command)}.`);
   }
-}
-
-function wantsHelp(args: string[], text: string): boolean {
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(text);
-    return true;
-  }
-  return false;
 }
 
 /** Resolves on the first SIGINT/SIGTERM; a second one exits at once. */
@@ -164,6 +173,15 @@ main(process.argv.slice(2)).then(
     if (error instanceof ConfigError || error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`${(error as Error).message}\nRun webhook-agent --help for usage.\n`);
       process.exit(2);
+    }
+    if (error instanceof ValidationError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
+    if (error instanceof CoreError) {
+      // Not found, not failed, a target that failed verification: the message says what to do.
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
     }
     if (error instanceof DataDirInUseError) {
       process.stderr.write(`${error.message}\n`);

@@ -33,6 +33,8 @@ export interface Config {
   smtpUrl: string | null;
   smtpFrom: string;
   smtpTimeoutMs: number;
+  /** Requests a minute per ticket and process, on both doors; 0: no limit. */
+  rateLimitPerMinute: number;
 }
 
 export class ConfigError extends Error {
@@ -138,6 +140,7 @@ export function loadConfig(env: Env = process.env): Config {
     smtpUrl,
     smtpFrom: env.SMTP_FROM?.trim() || 'webhook-agent@localhost',
     smtpTimeoutMs: int('SMTP_TIMEOUT_MS', 10_000, 100, 120_000),
+    rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 600, 0, 1_000_000),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -7,14 +7,22 @@ import type { Config } from './config';
 export type Logger = pino.Logger;
 
 /** Structured JSON logs; secrets and tickets are redacted wherever they appear in a log object. */
-export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
-  return pino({
+export function createLogger(config: Pick<Config, 'logLevel'>, destination?: pino.DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
     level: config.logLevel,
     redact: {
-      paths: ['secret', 'Secret', 'ticket', 'token', '*.secret', '*.Secret', '*.ticket', 'headers.authorization', 'req.headers.authorization', 'req.headers.cookie'],
+      paths: [
+        'secret', 'Secret', 'ticket', 'token', '*.secret', '*.Secret', '*.ticket', 'headers.authorization', 'req.headers.authorization', 'req.headers.cookie',
+        'applicationToken', 'ApplicationToken', 'req.headers["so-apptoken"]', 'headers["so-apptoken"]',
+        // A failed query (TypeORM QueryFailedError) carries its bound values, and PostgreSQL's detail
+        // quotes the failing row ("Failing row contains (...)"): Secrets, header values such as Authorization.
+        'err.parameters', 'err.detail', 'err.driverError.parameters', 'err.driverError.detail',
+      ],
       censor: '[redacted]',
     },
-  });
+  };
+  // A destination other than stdout: tests read what would be logged.
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /**

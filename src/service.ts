@@ -1,12 +1,14 @@
 import http from 'node:http';
 import express from 'express';
 import type { Config } from './config';
+import { RequestRateLimiter } from './core/rateLimit';
 import { createBootstrapTicket } from './core/tickets';
 import { WebhookManager } from './core/WebhookManager';
 import { openDatabase, type Database } from './db/dataSource';
 import { DeliveryEngine } from './delivery/engine';
 import { mountHealth } from './health';
 import { createLogger, requestLogger, type Logger } from './logger';
+import { Metrics } from './metrics';
 import { mountRestApi } from './rest/routes';
 import { mountSoapService, SOAP_PATH } from './soap/soapService';
 
@@ -33,13 +35,19 @@ export async function startService(config: Config, logger: Logger = createLogger
       contextIdentifier: config.contextIdentifier,
     });
     delivery = new DeliveryEngine(db.dataSource, config, logger).attach(manager);
+    const metrics = new Metrics(db.dataSource);
+    delivery.metrics = metrics;
     if (config.runWorker) delivery.startWorker();
     const app = express();
     app.disable('x-powered-by');
     app.use(requestLogger(logger));
     mountHealth(app, db.dataSource);
-    await mountSoapService(app, { ds: db.dataSource, manager, publicUrl: config.publicUrl, bodyLimitBytes: config.bodyLimitBytes, logger });
-    mountRestApi(app, { ds: db.dataSource, manager, bodyLimitBytes: config.bodyLimitBytes, logger });
+    metrics.mount(app);
+    app.use(metrics.requestCounter());
+    // One limiter for both doors: a ticket's budget is shared between SOAP and REST.
+    const rateLimiter = new RequestRateLimiter(config.rateLimitPerMinute);
+    await mountSoapService(app, { ds: db.dataSource, manager, publicUrl: config.publicUrl, bodyLimitBytes: config.bodyLimitBytes, logger, rateLimiter });
+    mountRestApi(app, { ds: db.dataSource, manager, bodyLimitBytes: config.bodyLimitBytes, logger, rateLimiter, delivery });
     app.use((_req, res) => {
       res.status(404).type('text/plain').send(`Not found. The SOAP endpoint is ${SOAP_PATH} (WSDL at ${SOAP_PATH}?wsdl).\n`);
     });

@@ -1,9 +1,10 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { deleteWebhookRow, findWebhook, insertWebhook, listWebhooks, updateWebhook } from '../db/webhookRepository';
 import { cancelOpenDeliveries } from '../delivery/queue';
+import { callerContext, canAccess, listScope, type Caller, type CallerContext } from './caller';
 import { NotFoundError, NotImplementedError, ValidationError, VerificationFailedError } from './errors';
 import { sendTestPayload, type VerifierOptions } from './targetVerifier';
-import { validateWebhookFields, type TargetPolicy } from './validation';
+import { checkStorableText, validateWebhookFields, type TargetPolicy } from './validation';
 import { createDefaultWebhook, WebhookState, type AssociateRef, type TypedEntry, type Webhook, type WebhookFilter, type WebhookInput, type WebhookResult } from './webhook';
 
 export type ManagerOptions = VerifierOptions & TargetPolicy;
@@ -39,31 +40,42 @@ export class WebhookManager {
     return createDefaultWebhook();
   }
 
-  async getWebhook(webhookId: number): Promise<Webhook | null> {
-    return findWebhook(this.ds, webhookId);
+  /**
+   * The doors pass the caller (application isolation, see caller.ts); callers inside the process
+   * that pass none, or an AssociateRef, act as operators.
+   */
+  async getWebhook(webhookId: number, caller?: Caller): Promise<Webhook | null> {
+    const webhook = await findWebhook(this.ds, webhookId);
+    return webhook && canAccess(caller && callerContext(caller), webhook.application) ? webhook : null;
   }
 
-  async getAllWebhooks(filter: WebhookFilter): Promise<Webhook[]> {
+  async getAllWebhooks(filter: WebhookFilter, caller?: Caller): Promise<Webhook[]> {
+    checkStorableText(filter.nameFilter, 'NameFilter');
+    checkStorableText(filter.eventFilter, 'EventFilter');
     return listWebhooks(this.ds, {
       nameFilter: filter.nameFilter?.trim() || null,
       eventFilter: filter.eventFilter?.trim() || null,
       statusFilter: filter.statusFilter === WebhookState.Unknown ? null : filter.statusFilter,
+      application: listScope(caller && callerContext(caller)),
     });
   }
 
-  async getLastError(webhookId: number): Promise<string> {
-    const webhook = await findWebhook(this.ds, webhookId);
+  async getLastError(webhookId: number, caller?: Caller): Promise<string> {
+    const webhook = await this.getWebhook(webhookId, caller);
     if (!webhook) throw new NotFoundError(`There is no webhook with WebhookId ${webhookId}; list them with GetAllWebhooks.`);
     return webhook.lastError ?? '';
   }
 
   /** Creates (WebhookId 0) or updates a webhook; an Active result is verified first. */
-  async saveWebhook(input: WebhookInput, actor: AssociateRef): Promise<Webhook> {
+  async saveWebhook(input: WebhookInput, caller: Caller): Promise<Webhook> {
+    const context = callerContext(caller);
+    const actor = context.associate;
     if (!Number.isInteger(input.webhookId) || input.webhookId < 0) {
       throw new ValidationError(`WebhookId ${input.webhookId} is invalid: use 0 to create a webhook or the id of an existing one to update it.`, 'WebhookId');
     }
     const valid = validateWebhookFields(input, this.options);
-    const existing = valid.webhookId > 0 ? await findWebhook(this.ds, valid.webhookId) : null;
+    // Another application's webhook is updated exactly as an id that does not exist is.
+    const existing = valid.webhookId > 0 ? await this.getWebhook(valid.webhookId, context) : null;
     if (valid.webhookId > 0 && !existing) {
       throw new NotFoundError(`There is no webhook with WebhookId ${valid.webhookId} to update; save with WebhookId 0 to create one.`);
     }
@@ -78,6 +90,8 @@ export class WebhookManager {
       registeredAssociate: existing?.registeredAssociate ?? actor,
       updated: now,
       updatedAssociate: actor,
+      // The owner is set once, by whoever creates it; `valid` may carry one from a Webhook object, never trusted.
+      application: existing ? existing.application : context.application,
     };
 
     if (state === WebhookState.Active) {
@@ -113,10 +127,12 @@ export class WebhookManager {
     });
   }
 
-  async deleteWebhook(webhookId: number): Promise<void> {
+  async deleteWebhook(webhookId: number, caller?: Caller): Promise<void> {
+    const context: CallerContext | undefined = caller && callerContext(caller);
     await this.ds.transaction(async (tx) => {
       // The webhook row first, then its deliveries: the order the delivery worker locks them in.
-      if (!(await deleteWebhookRow(tx, webhookId))) {
+      const owned = !context?.application || canAccess(context, (await findWebhook(tx, webhookId, true))?.application ?? null);
+      if (!owned || !(await deleteWebhookRow(tx, webhookId))) {
         throw new NotFoundError(`There is no webhook with WebhookId ${webhookId} to delete.`);
       }
       // Its pending deliveries stop; they and their attempts stay as a log.
@@ -125,13 +141,16 @@ export class WebhookManager {
   }
 
   /** Sends the test payload to the given webhook's target without storing anything. */
-  async testWebhook(input: WebhookInput, actor: AssociateRef): Promise<WebhookResult> {
+  /** Uses only the carrier given, never a stored webhook, so it reveals nothing of other applications'. */
+  async testWebhook(input: WebhookInput, caller: Caller): Promise<WebhookResult> {
+    const actor = callerContext(caller).associate;
     const valid = validateWebhookFields({ ...input, state: WebhookState.Active }, this.options);
     const outcome = await sendTestPayload({ ...createDefaultWebhook(), ...valid }, actor.associateId, this.options);
     return { success: outcome.accepted, message: outcome.message };
   }
 
-  async signalEvent(eventName: string, primaryKey: number, data: TypedEntry[] | null, actor: AssociateRef): Promise<void> {
+  async signalEvent(eventName: string, primaryKey: number, data: TypedEntry[] | null, caller: Caller): Promise<void> {
+    const actor = callerContext(caller).associate;
     if (!this.eventSignaller) {
       throw new NotImplementedError('SignalEvent is not available yet: the delivery engine is not built in this version. Nothing was recorded.');
     }

@@ -3,7 +3,7 @@
  * for the caller: what was wrong and how to fix it. They never carry secrets or stack traces.
  */
 export abstract class CoreError extends Error {
-  abstract readonly kind: 'validation' | 'not_found' | 'verification_failed' | 'unauthorized' | 'conflict' | 'not_implemented';
+  abstract readonly kind: 'validation' | 'not_found' | 'verification_failed' | 'unauthorized' | 'conflict' | 'not_implemented' | 'rate_limited';
   /** True when the caller can fix it (soap:Client, 4xx); false for our own faults. */
   abstract readonly callerFault: boolean;
 }
@@ -50,6 +50,16 @@ export class ConflictError extends CoreError {
   constructor(message: string) {
     super(message);
     this.name = 'ConflictError';
+  }
+}
+
+/** Too many requests for one ticket; nothing was done. The doors add their retry hint (Retry-After, the fault text). */
+export class RateLimitedError extends CoreError {
+  readonly kind = 'rate_limited';
+  readonly callerFault = true;
+  constructor(message: string, public readonly retryAfterSeconds: number) {
+    super(message);
+    this.name = 'RateLimitedError';
   }
 }
 

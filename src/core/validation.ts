@@ -26,9 +26,23 @@ export const LIMITS = {
   headers: 50,
   properties: 100,
   propertyValue: 4000,
+  headerName: 200,
+  propertyKey: 400,
 } as const;
 
+// PostgreSQL text and jsonb cannot hold NUL, and a lone UTF-16 surrogate is not Unicode text:
+// refused here as the caller's mistake instead of failing in the database.
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Refuses text the database cannot store. */
+export function checkStorableText(value: string | null | undefined, field: string): void {
+  if (typeof value === 'string' && UNSTORABLE.test(value)) {
+    throw new ValidationError(`${field} contains a NUL character or an unpaired UTF-16 surrogate, which cannot be stored; remove it.`, field);
+  }
+}
+
 function maxLength(value: string | null, limit: number, field: string): void {
+  checkStorableText(value, field);
   if (value !== null && value.length > limit) {
     throw new ValidationError(`${field} is ${value.length} characters long; the limit is ${limit}. Shorten it.`, field);
   }
@@ -37,7 +51,7 @@ function maxLength(value: string | null, limit: number, field: string): void {
 export function validateEventName(event: string, field = 'Events'): void {
   if (!EVENT_NAME.test(event)) {
     throw new ValidationError(
-      `${field} contains ${JSON.stringify(event)}, which is not an event name: use dot-separated segments of letters, digits or _, e.g. contact.created.`,
+      `${field} contains ${JSON.stringify(event.slice(0, 100))}, which is not an event name: use dot-separated segments of letters, digits or _, e.g. contact.created.`,
       field,
     );
   }
@@ -94,8 +108,8 @@ function validateHeaders(headers: StringEntry[] | null): void {
   if (headers.length > LIMITS.headers) throw new ValidationError(`Headers has ${headers.length} entries; the limit is ${LIMITS.headers}.`, 'Headers');
   const seen = new Set<string>();
   for (const { key, value } of headers) {
-    if (!HEADER_NAME.test(key ?? '')) {
-      throw new ValidationError(`Headers contains the name ${JSON.stringify(key)}, which is not a valid HTTP header name.`, 'Headers');
+    if (!HEADER_NAME.test(key ?? '') || key.length > LIMITS.headerName) {
+      throw new ValidationError(`Headers contains the name ${JSON.stringify((key ?? '').slice(0, 60))}, which is not a valid HTTP header name (at most ${LIMITS.headerName} characters).`, 'Headers');
     }
     if (isReservedHeaderName(key)) {
       throw new ValidationError(
@@ -118,6 +132,8 @@ function validateProperties(properties: TypedEntry[] | null): void {
   const seen = new Set<string>();
   for (const { key, value } of properties) {
     if (!key) throw new ValidationError('Properties contains an entry with an empty key.', 'Properties');
+    if (key.length > LIMITS.propertyKey) throw new ValidationError(`Properties key ${JSON.stringify(key.slice(0, 40))}... is longer than ${LIMITS.propertyKey} characters.`, 'Properties');
+    checkStorableText(key, 'Properties');
     if (PAYLOAD_NAMES_LOWER.has(key.toLowerCase())) {
       throw new ValidationError(
         `Properties key ${key} collides with a payload field (${PAYLOAD_FIELD_NAMES.join(', ')}); rename it.`,
@@ -138,6 +154,7 @@ export function validateWebhookFields(input: WebhookInput, policy: TargetPolicy)
   maxLength(input.name, LIMITS.name, 'Name');
   maxLength(input.secret, LIMITS.secret, 'Secret');
   maxLength(input.description, LIMITS.description, 'Description');
+  checkStorableText(input.type, 'Type');
   const events = normalizeEvents(input.events);
   validateTargetUrl(input.targetUrl, policy);
   const type = (input.type ?? 'webhook').trim().toLowerCase() || 'webhook';

@@ -56,6 +56,8 @@ export interface Webhook {
   totalErrors: number;
   consecutiveErrors: number;
   lastError: string | null;
+  /** SHA-256 of the ApplicationToken it was saved with (its owner, see caller.ts); null: none. Never sent to clients. */
+  application: string | null;
 }
 
 /** What a client may send when saving: system-owned fields are ignored. */
@@ -97,5 +99,6 @@ export function createDefaultWebhook(): Webhook {
     totalErrors: 0,
     consecutiveErrors: 0,
     lastError: null,
+    application: null,
   };
 }

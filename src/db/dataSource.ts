@@ -9,9 +9,10 @@ import { TicketRow } from './entities/TicketRow';
 import { WebhookRow } from './entities/WebhookRow';
 import { Initial1764374400000 } from './migrations/1764374400000-Initial';
 import { Delivery1764460800000 } from './migrations/1764460800000-Delivery';
+import { Applications1764547200000 } from './migrations/1764547200000-Applications';
 
 export const ENTITIES = [WebhookRow, TicketRow, EventRow, DeliveryRow, DeliveryAttemptRow];
-export const MIGRATIONS = [Initial1764374400000, Delivery1764460800000];
+export const MIGRATIONS = [Initial1764374400000, Delivery1764460800000, Applications1764547200000];
 
 /**
  * PGlite is one backend session: pglite-socket multiplexes connections onto it message by

@@ -27,6 +27,7 @@ export function rowToWebhook(row: WebhookRow): Webhook {
     totalErrors: row.totalErrors,
     consecutiveErrors: row.consecutiveErrors,
     lastError: row.lastError,
+    application: row.applicationHash ?? null,
   };
 }
 
@@ -52,6 +53,7 @@ function webhookToRow(webhook: Webhook): Partial<WebhookRow> {
     totalErrors: webhook.totalErrors,
     consecutiveErrors: webhook.consecutiveErrors,
     lastError: webhook.lastError,
+    applicationHash: webhook.application,
   };
 }
 
@@ -61,7 +63,8 @@ const SELECT_WEBHOOK = `SELECT webhook_id AS "webhookId", name, events, target_u
   headers, properties, registered, registered_associate_id AS "registeredAssociateId",
   registered_associate_name AS "registeredAssociateName", updated, updated_associate_id AS "updatedAssociateId",
   updated_associate_name AS "updatedAssociateName", errors_email AS "errorsEmail", description,
-  total_calls AS "totalCalls", total_errors AS "totalErrors", consecutive_errors AS "consecutiveErrors", last_error AS "lastError"
+  total_calls AS "totalCalls", total_errors AS "totalErrors", consecutive_errors AS "consecutiveErrors", last_error AS "lastError",
+  application_hash AS "applicationHash"
   FROM webhook`;
 
 export async function findWebhook(db: Db, webhookId: number, lock = false): Promise<Webhook | null> {
@@ -69,7 +72,8 @@ export async function findWebhook(db: Db, webhookId: number, lock = false): Prom
   return rows.length > 0 ? rowToWebhook(rows[0]) : null;
 }
 
-export async function listWebhooks(db: Db, filter: WebhookFilter): Promise<Webhook[]> {
+/** `application`: only that application's webhooks; null or absent: all. */
+export async function listWebhooks(db: Db, filter: WebhookFilter & { application?: string | null }): Promise<Webhook[]> {
   const conditions: string[] = [];
   const parameters: unknown[] = [];
   if (filter.nameFilter) {
@@ -84,6 +88,10 @@ export async function listWebhooks(db: Db, filter: WebhookFilter): Promise<Webho
   if (filter.statusFilter) {
     parameters.push(filter.statusFilter);
     conditions.push(`state = $${parameters.length}`);
+  }
+  if (filter.application) {
+    parameters.push(filter.application);
+    conditions.push(`application_hash = $${parameters.length}`);
   }
   const where = conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '';
   const rows: WebhookRow[] = await db.query(`${SELECT_WEBHOOK}${where} ORDER BY webhook_id`, parameters);

@@ -4,17 +4,23 @@
  */
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Config } from '../config';
+import type { Caller } from '../core/caller';
+import { ConflictError, NotFoundError, ValidationError } from '../core/errors';
 import type { WebhookManager } from '../core/WebhookManager';
 import { WebhookState, type AssociateRef, type TypedEntry, type Webhook } from '../core/webhook';
 import type { Logger } from '../logger';
+import type { DeliveryMetrics } from '../metrics';
 import { ErrorMailer } from './notifier';
-import { holdOpenDeliveries, releaseHeldDeliveries } from './queue';
+import { findDelivery, holdOpenDeliveries, redeliverDeliveries, redeliverFailedSince, releaseHeldDeliveries, type Redelivered } from './queue';
 import { emitStateChangeEvent, recordEvent, validateSignal, type SignalledEvent } from './signal';
 import { DeliveryWorker } from './worker';
 
 export class DeliveryEngine {
   readonly mailer: ErrorMailer;
   worker: DeliveryWorker | null = null;
+  private manager: WebhookManager | null = null;
+  /** Set before startWorker to count attempts for GET /metrics. */
+  metrics: DeliveryMetrics | null = null;
 
   constructor(
     private readonly ds: DataSource,
@@ -26,6 +32,7 @@ export class DeliveryEngine {
 
   /** Hooks SignalEvent and state changes of the manager into this engine. */
   attach(manager: WebhookManager): this {
+    this.manager = manager;
     manager.setEventSignaller((eventName, primaryKey, data, actor) => this.signalEvent(eventName, primaryKey, data, actor).then(() => undefined));
     manager.onStateChange((tx, webhook, from, to, actor) => this.onStateChange(tx, webhook, from, to, actor));
     return this;
@@ -50,8 +57,52 @@ export class DeliveryEngine {
     if (deliveries > 0 || to === WebhookState.Active) this.wakeSoon(50);
   }
 
+  /**
+   * Sends a failed delivery again with a fresh attempt cycle (queue.redeliverDeliveries). The
+   * caller must see its webhook (application isolation): otherwise, as for a deleted webhook, it
+   * does not exist.
+   */
+  async redeliverDelivery(deliveryId: string, caller?: Caller): Promise<Redelivered> {
+    if (!/^\d{1,18}$/.test(deliveryId)) throw new ValidationError(`DeliveryId ${JSON.stringify(deliveryId.slice(0, 40))} must be a whole number.`, 'DeliveryId');
+    const delivery = await findDelivery(this.ds, deliveryId);
+    if (!delivery || !(await this.visibleWebhook(delivery.webhookId, caller))) {
+      throw new NotFoundError(`There is no delivery ${deliveryId} of an existing webhook; list a webhook's deliveries with webhook-agent deliveries list --webhook ID.`);
+    }
+    if (delivery.status !== 'failed') {
+      throw new ConflictError(`Delivery ${deliveryId} is ${delivery.status}; only failed deliveries can be redelivered (pending and held ones are still on their way).`);
+    }
+    const [redelivered] = await redeliverDeliveries(this.ds, [deliveryId]);
+    if (!redelivered) throw new ConflictError(`Delivery ${deliveryId} changed while it was being redelivered; look at it again.`);
+    this.wakeSoon();
+    return redelivered;
+  }
+
+  /** Redelivers every failed delivery of a webhook created at or after `since`, in batches; `onProgress` gets the running total. */
+  async redeliverWebhook(webhookId: number, since: Date, caller?: Caller, onProgress?: (done: number) => void): Promise<RedeliveryTotals> {
+    if (Number.isNaN(since.getTime())) throw new ValidationError('Since must be an ISO-8601 time, e.g. 2026-11-30T08:00:00Z.', 'Since');
+    if (!(await this.visibleWebhook(webhookId, caller))) throw new NotFoundError(`There is no webhook with WebhookId ${webhookId}.`);
+    const totals: RedeliveryTotals = { redelivered: 0, pending: 0, held: 0 };
+    let after = '0';
+    for (;;) {
+      const batch = await redeliverFailedSince(this.ds, webhookId, since, after, REDELIVERY_BATCH);
+      for (const r of batch) totals[r.status] += 1;
+      totals.redelivered += batch.length;
+      if (batch.length > 0) {
+        after = batch[batch.length - 1].deliveryId;
+        this.wakeSoon();
+        onProgress?.(totals.redelivered);
+      }
+      if (batch.length < REDELIVERY_BATCH) return totals;
+    }
+  }
+
+  private async visibleWebhook(webhookId: number, caller?: Caller): Promise<boolean> {
+    if (!this.manager) throw new Error('DeliveryEngine.attach(manager) must be called before redelivering');
+    return (await this.manager.getWebhook(webhookId, caller)) !== null;
+  }
+
   startWorker(): DeliveryWorker {
-    this.worker ??= new DeliveryWorker(this.ds, workerOptions(this.config), this.logger, this.mailer, () => this.wakeSoon());
+    this.worker ??= new DeliveryWorker(this.ds, { ...workerOptions(this.config), metrics: this.metrics }, this.logger, this.mailer, () => this.wakeSoon());
     this.worker.start();
     return this.worker;
   }
@@ -67,6 +118,16 @@ export class DeliveryEngine {
     await this.mailer.close();
   }
 }
+
+export interface RedeliveryTotals {
+  redelivered: number;
+  /** Due now. */
+  pending: number;
+  /** Held until the webhook is Active again. */
+  held: number;
+}
+
+const REDELIVERY_BATCH = 500;
 
 export function workerOptions(config: Config) {
   return {

@@ -287,3 +287,89 @@ export async function countDeliveries(db: Db, webhookId?: number): Promise<Recor
   );
   return Object.fromEntries(rows.map((r) => [r.status, r.count]));
 }
+
+export interface DeliverySummary {
+  deliveryId: string;
+  eventId: string;
+  eventName: string;
+  primaryKey: number;
+  webhookId: number;
+  status: string;
+  /** Attempts in the current cycle. */
+  attempts: number;
+  createdAt: Date;
+  completedAt: Date | null;
+  /** The newest attempt's error (network error, or `HTTP <status>`); null when it succeeded or none was made. */
+  lastError: string | null;
+}
+
+const DELIVERY_SUMMARY = `
+  SELECT d.delivery_id::text AS "deliveryId", d.event_id AS "eventId", e.name AS "eventName", e.primary_key AS "primaryKey",
+         d.webhook_id AS "webhookId", d.status, d.attempts, d.created_at AS "createdAt", d.completed_at AS "completedAt",
+         (SELECT CASE WHEN a.http_status BETWEEN 200 AND 299 THEN NULL ELSE COALESCE(a.error, 'HTTP ' || a.http_status) END
+          FROM delivery_attempt a WHERE a.delivery_id = d.delivery_id ORDER BY a.attempt_id DESC LIMIT 1) AS "lastError"
+  FROM delivery d JOIN event e ON e.event_id = d.event_id`;
+
+/** One delivery, or null. */
+export async function findDelivery(db: Db, deliveryId: string): Promise<DeliverySummary | null> {
+  const [row] = await select<DeliverySummary>(db, `${DELIVERY_SUMMARY} WHERE d.delivery_id = $1::bigint`, [deliveryId]);
+  return row ?? null;
+}
+
+/** A webhook's deliveries, newest first; `failedOnly` lists those an operator may redeliver. */
+export async function listDeliveries(db: Db, webhookId: number, options: { failedOnly?: boolean; limit?: number } = {}): Promise<DeliverySummary[]> {
+  return select<DeliverySummary>(
+    db,
+    `${DELIVERY_SUMMARY} WHERE d.webhook_id = $1 AND ($2::bool IS NOT TRUE OR d.status = 'failed') ORDER BY d.delivery_id DESC LIMIT $3`,
+    [webhookId, options.failedOnly ?? false, options.limit ?? 100],
+  );
+}
+
+export interface Redelivered {
+  deliveryId: string;
+  eventId: string;
+  /** pending: due now; held: its webhook is not Active, it goes out when the webhook is Active again. */
+  status: 'pending' | 'held';
+}
+
+/**
+ * Redelivery (SPEC 5: a failed delivery "can be redelivered by an operator"): a failed delivery
+ * of a webhook that still exists starts a fresh attempt cycle: same event (so the same EventId),
+ * attempts counted from 0 again (X-SuperOffice-Retry starts at 0), due now. Its earlier attempts
+ * stay in the attempt log. Deliveries of deleted webhooks, and any not failed, are left alone.
+ */
+function redeliverSql(where: string): string {
+  return `WITH picked AS (
+       SELECT d.delivery_id FROM delivery d WHERE d.status = 'failed' AND ${where}
+       ORDER BY d.delivery_id LIMIT $LIMIT FOR UPDATE OF d
+     ), redelivered AS (
+       UPDATE delivery d SET status = CASE WHEN w.state = 1 THEN 'pending' ELSE 'held' END,
+         attempts = 0, run_at = now(), locked_by = NULL, locked_until = NULL, completed_at = NULL
+       FROM picked p, webhook w WHERE d.delivery_id = p.delivery_id AND w.webhook_id = d.webhook_id
+       RETURNING d.delivery_id, d.event_id, d.status
+     ), wake AS (
+       SELECT pg_notify('${WAKE_CHANNEL}', '') FROM (SELECT 1 FROM redelivered WHERE status = 'pending' LIMIT 1) any_pending
+     )
+     SELECT delivery_id::text AS "deliveryId", event_id AS "eventId", status, (SELECT count(*) FROM wake)::int AS woken
+     FROM redelivered ORDER BY delivery_id`;
+}
+
+/** Redelivers the given deliveries (those that qualify, see redeliverSql). */
+export async function redeliverDeliveries(db: Db, deliveryIds: string[]): Promise<Redelivered[]> {
+  if (deliveryIds.length === 0) return [];
+  const rows = await select<Redelivered & { woken: number }>(db, redeliverSql('d.delivery_id = ANY($1::bigint[])').replace('$LIMIT', '$2'), [deliveryIds, deliveryIds.length]);
+  return rows.map(({ deliveryId, eventId, status }) => ({ deliveryId, eventId, status }));
+}
+
+/**
+ * One batch of a webhook's failed deliveries created at or after `since`, in delivery id order
+ * after `afterDeliveryId` (a cursor, so a delivery that fails again meanwhile is not taken twice).
+ */
+export async function redeliverFailedSince(db: Db, webhookId: number, since: Date, afterDeliveryId: string, limit: number): Promise<Redelivered[]> {
+  const rows = await select<Redelivered & { woken: number }>(
+    db,
+    redeliverSql('d.webhook_id = $1 AND d.created_at >= $2 AND d.delivery_id > $3::bigint').replace('$LIMIT', '$4'),
+    [webhookId, since.toISOString(), afterDeliveryId, limit],
+  );
+  return rows.map(({ deliveryId, eventId, status }) => ({ deliveryId, eventId, status }));
+}

@@ -16,6 +16,7 @@ import { USER_AGENT } from '../version';
 import { guardedLookup, isPublicAddress } from './addressGuard';
 import { buildDeliveryHeaders } from './headers';
 import { sendWebhook, type SendResult } from './httpSender';
+import type { DeliveryMetrics } from '../metrics';
 import type { ErrorMailer, TooManyErrorsNotice } from './notifier';
 import { buildPayload, serializePayload } from './payload';
 import { classify, counterDelta, describeFailure, nextStep, shouldTrip, type DeliveryPolicy, type Outcome } from './policy';
@@ -48,6 +49,8 @@ export interface WorkerOptions {
   policy: DeliveryPolicy;
   /** PostgreSQL server URL to LISTEN on; null on the embedded database (notifications do not pass its socket). */
   listenUrl: string | null;
+  /** Where attempts and finished deliveries are counted (GET /metrics), if anywhere. */
+  metrics?: DeliveryMetrics | null;
 }
 
 interface Finished {
@@ -228,6 +231,7 @@ export class DeliveryWorker {
       : await sendWebhook({ url: claim.targetUrl, headers, body, timeoutMs: this.options.deliveryTimeoutMs, lookup: this.lookup }, this.agents);
     this.sent += 1;
     const outcome = classify(result);
+    this.options.metrics?.attempt(outcome === 'success' ? 'success' : 'failure', result.latencyMs);
     return { claim, attempt: attemptRecord(claim, now, result), outcome, errorText: outcome === 'success' ? null : describeFailure(result) };
   }
 
@@ -293,17 +297,14 @@ export class DeliveryWorker {
     const { policy } = this.options;
     const notices: TooManyErrorsNotice[] = [];
     let eventsCreated = false;
+    let settled: Settlement[] = [];
     await this.ds.transaction(async (tx) => {
       await insertAttempts(tx, this.workerId, batch.flatMap((f) => (f.attempt ? [f.attempt] : [])));
-      // Settle before locking the webhook rows, so those locks (which every worker's batches
-      // contend for) are held for as short a time as possible. A retry settled 'pending' here
-      // for a webhook that trips below is held by holdOpenDeliveries in the same transaction.
       const settlements: Settlement[] = batch.map((f) => {
         if (!f.outcome || !f.attempt) return { deliveryId: f.claim.deliveryId, step: 'requeue', delayMs: 0 };
         const step = nextStep(f.attempt.attemptNumber, f.outcome, policy);
         return { deliveryId: f.claim.deliveryId, step: step.kind, delayMs: step.kind === 'retry' ? step.delayMs : 0 };
       });
-      await settleDeliveries(tx, this.workerId, settlements);
 
       const byWebhook = new Map<number, Finished[]>();
       for (const f of batch) {
@@ -315,6 +316,12 @@ export class DeliveryWorker {
       const ids = [...byWebhook.keys()].sort((a, b) => a - b);
       const deltas = ids.map((webhookId) => ({ webhookId, ...counterDelta(byWebhook.get(webhookId)!.map((f) => ({ outcome: f.outcome!, errorText: f.errorText }))) }));
       const counters = await addWebhookCounters(tx, deltas);
+      // Webhook rows first (locked in id order by addWebhookCounters), then delivery rows: the
+      // order every other writer uses (DeleteWebhook, a save that holds or releases deliveries).
+      // The reverse order deadlocked against DeleteWebhook. A retry settled 'pending' here for a
+      // webhook that trips below is held by holdOpenDeliveries in the same transaction.
+      await settleDeliveries(tx, this.workerId, settlements);
+      settled = settlements;
 
       const toTrip = counters
         .filter((c) => c.state === WebhookState.Active && shouldTrip(c.consecutiveErrors, deltas.find((d) => d.webhookId === c.webhookId)!.gone, policy))
@@ -329,6 +336,8 @@ export class DeliveryWorker {
       }
 
     });
+    this.options.metrics?.finished('succeeded', settled.filter((x) => x.step === 'succeeded').length);
+    this.options.metrics?.finished('failed', settled.filter((x) => x.step === 'failed').length);
     for (const notice of notices) {
       this.logger.warn({ webhookId: notice.webhookId, lastError: notice.lastError }, 'webhook set to TooManyErrors');
       this.mailer.notifyTooManyErrors(notice);

@@ -1,7 +1,7 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { NotFoundError } from '../core/errors';
 import type { WebhookManager } from '../core/WebhookManager';
-import { actorOf } from './auth';
+import { callerOf } from './auth';
 import { filterFromJson, int32, isJsonObject, resolveMembers, typedEntriesFromJson, webhookInputFromJson, webhookJson, webhookResultJson, type JsonObject, type JsonValue } from './carrierJson';
 import { badRequest, HttpError } from './errors';
 import { jsonBody } from './requestBody';
@@ -36,26 +36,26 @@ export function agentsRouter(manager: WebhookManager, limit: number): Router {
   const router = express.Router();
   const calls: Record<Operation, (args: Map<string, JsonValue>, res: Response) => Promise<JsonValue | typeof VOID>> = {
     CreateDefaultWebhook: async () => webhookJson(manager.createDefaultWebhook()),
-    SaveWebhook: async (args, res) => webhookJson(await saveWebhookJson(manager, webhookInputFromJson(args.get('Webhook') ?? null), actorOf(res))),
-    GetWebhook: async (args) => {
-      const webhook = await manager.getWebhook(int32(args.get('WebhookId'), 'WebhookId'));
+    SaveWebhook: async (args, res) => webhookJson(await saveWebhookJson(manager, webhookInputFromJson(args.get('Webhook') ?? null), callerOf(res))),
+    GetWebhook: async (args, res) => {
+      const webhook = await manager.getWebhook(int32(args.get('WebhookId'), 'WebhookId'), callerOf(res));
       return webhook ? webhookJson(webhook) : null;
     },
-    GetAllWebhooks: async (args) => (await manager.getAllWebhooks(filterFromJson(Object.fromEntries(args), 'The arguments'))).map(webhookJson),
-    DeleteWebhook: async (args) => {
-      await manager.deleteWebhook(int32(args.get('WebhookId'), 'WebhookId'));
+    GetAllWebhooks: async (args, res) => (await manager.getAllWebhooks(filterFromJson(Object.fromEntries(args), 'The arguments'), callerOf(res))).map(webhookJson),
+    DeleteWebhook: async (args, res) => {
+      await manager.deleteWebhook(int32(args.get('WebhookId'), 'WebhookId'), callerOf(res));
       return VOID;
     },
-    TestWebhook: async (args, res) => webhookResultJson(await manager.testWebhook(webhookInputFromJson(args.get('Webhook') ?? null), actorOf(res))),
+    TestWebhook: async (args, res) => webhookResultJson(await manager.testWebhook(webhookInputFromJson(args.get('Webhook') ?? null), callerOf(res))),
     SignalEvent: async (args, res) => {
       const eventName = args.get('EventName');
       if (typeof eventName !== 'string') throw badRequest('EventName must be a JSON string such as "contact.created".', 'EventName');
-      await manager.signalEvent(eventName, int32(args.get('PrimaryKey'), 'PrimaryKey'), typedEntriesFromJson(args.get('Data'), 'Data'), actorOf(res));
+      await manager.signalEvent(eventName, int32(args.get('PrimaryKey'), 'PrimaryKey'), typedEntriesFromJson(args.get('Data'), 'Data'), callerOf(res));
       return VOID;
     },
-    GetLastError: async (args) => {
+    GetLastError: async (args, res) => {
       try {
-        return await manager.getLastError(int32(args.get('WebhookId'), 'WebhookId'));
+        return await manager.getLastError(int32(args.get('WebhookId'), 'WebhookId'), callerOf(res));
       } catch (error) {
         // As the SOAP operation (and NetServer): an unknown id has no last error.
         if (error instanceof NotFoundError) return '';

@@ -1,13 +1,14 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { DataSource } from 'typeorm';
+import { identifyCaller, type CallerContext } from '../core/caller';
 import { UnauthorizedError } from '../core/errors';
-import { authenticate } from '../core/tickets';
-import type { AssociateRef } from '../core/webhook';
+import type { RequestRateLimiter } from '../core/rateLimit';
 import { HttpError } from './errors';
 
 /**
  * Tickets as the SOAP door takes them from HTTP: `Authorization: Bearer <ticket>` or
- * `Authorization: SOTicket <ticket>` (NetServer's scheme). The associate is kept in res.locals.
+ * `Authorization: SOTicket <ticket>` (NetServer's scheme); the application from `SO-AppToken`
+ * (NetServer's REST header for the ApplicationToken). The caller is kept in res.locals.
  */
 
 const challenge = (error: string) => `Bearer realm="webhook-agent"${error}, SOTicket realm="webhook-agent"`;
@@ -17,10 +18,11 @@ export function ticketFromAuthorization(header: string | undefined): string | nu
   return match ? match[1] : null;
 }
 
-export function requireTicket(ds: DataSource) {
+export function requireTicket(ds: DataSource, rateLimiter: RequestRateLimiter) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     try {
-      res.locals.actor = await authenticate(ds, ticketFromAuthorization(req.headers.authorization));
+      const appToken = req.headers['so-apptoken'];
+      res.locals.caller = await identifyCaller(ds, rateLimiter, ticketFromAuthorization(req.headers.authorization), typeof appToken === 'string' ? appToken : null);
       next();
     } catch (error) {
       if (!(error instanceof UnauthorizedError)) return next(error);
@@ -31,6 +33,6 @@ export function requireTicket(ds: DataSource) {
   };
 }
 
-export function actorOf(res: Response): AssociateRef {
-  return res.locals.actor as AssociateRef;
+export function callerOf(res: Response): CallerContext {
+  return res.locals.caller as CallerContext;
 }

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { CoreError, ValidationError } from '../core/errors';
+import { CoreError, RateLimitedError, ValidationError } from '../core/errors';
 import type { Logger } from '../logger';
 
 /**
@@ -38,6 +38,7 @@ const CORE_STATUS: Record<CoreError['kind'], number> = {
   not_found: 404,
   conflict: 409,
   not_implemented: 501,
+  rate_limited: 429,
 };
 
 const GENERIC_SERVER_MESSAGE = 'The service failed to process the request because of an internal error. It has been logged; try again, and contact the operator if it persists.';
@@ -49,6 +50,8 @@ function fromBodyParser(error: { type?: string; status?: number; limit?: number 
       return new HttpError(413, 'PayloadTooLarge', `The request body is larger than the limit of ${error.limit} bytes (BODY_LIMIT).`);
     case 'entity.parse.failed':
       return new HttpError(400, 'MalformedJson', 'The request body is not valid JSON (an object or array is expected): check quotes, commas and brackets.');
+    case 'encoding.invalid.utf8':
+      return new HttpError(400, 'InvalidUtf8', 'The request body is not valid UTF-8: encode the JSON as UTF-8.');
     case 'charset.unsupported':
     case 'encoding.unsupported':
       return new HttpError(415, 'UnsupportedMediaType', 'The request body must be JSON in UTF-8 (charset=utf-8), without content encoding other than gzip/deflate/br.');
@@ -63,7 +66,8 @@ function fromBodyParser(error: { type?: string; status?: number; limit?: number 
 export function toHttpError(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
   if (error instanceof CoreError) {
-    return new HttpError(CORE_STATUS[error.kind] ?? 500, error.name, error.message, error instanceof ValidationError ? error.field : null);
+    const headers: Record<string, string> = error instanceof RateLimitedError ? { 'Retry-After': String(error.retryAfterSeconds) } : {};
+    return new HttpError(CORE_STATUS[error.kind] ?? 500, error.name, error.message, error instanceof ValidationError ? error.field : null, headers);
   }
   if (error && typeof error === 'object' && 'type' in error) {
     const parsed = fromBodyParser(error as { type?: string; status?: number; limit?: number });

@@ -18,8 +18,19 @@ export interface BodyOptions {
   acceptHeader?: 'Accept' | 'Accept-Patch';
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** body-parser decodes invalid UTF-8 to U+FFFD silently; such a body is refused instead. */
+function requireUtf8(_req: unknown, _res: unknown, body: Buffer): void {
+  try {
+    utf8.decode(body);
+  } catch {
+    throw Object.assign(new Error('The request body is not valid UTF-8.'), { type: 'encoding.invalid.utf8', status: 400 });
+  }
+}
+
 export function jsonBody(options: BodyOptions): RequestHandler {
-  const parse = express.json({ limit: options.limit, type: () => true, strict: true });
+  const parse = express.json({ limit: options.limit, type: () => true, strict: true, verify: requireUtf8 });
   return (req: Request, res: Response, next: NextFunction) => {
     // No body: neither Content-Length nor Transfer-Encoding, or an empty one (fetch sends Content-Length: 0).
     const matched = req.headers['content-length'] === '0' ? null : req.is(options.types);

@@ -1,10 +1,13 @@
 import express, { type Express, type Request, type Response } from 'express';
 import type { DataSource } from 'typeorm';
+import type { RequestRateLimiter } from '../core/rateLimit';
 import type { WebhookManager } from '../core/WebhookManager';
 import type { Webhook } from '../core/webhook';
 import type { Logger } from '../logger';
 import { agentsRouter } from './agentsRoutes';
-import { actorOf, requireTicket } from './auth';
+import type { DeliveryEngine } from '../delivery/engine';
+import { deliveryRouter } from './deliveryRoutes';
+import { callerOf, requireTicket } from './auth';
 import { filterFromJson, int32, typedEntriesFromJson, webhookInputFromJson, webhookJson, webhookResultJson, type JsonObject } from './carrierJson';
 import { badRequest, HttpError, restErrorHandler } from './errors';
 import { openApiDocument } from './openapi';
@@ -24,6 +27,9 @@ export interface RestDependencies {
   manager: WebhookManager;
   bodyLimitBytes: number;
   logger: Logger;
+  rateLimiter: RequestRateLimiter;
+  /** Redelivery routes (absent: not mounted). */
+  delivery?: DeliveryEngine;
 }
 
 const webhookPath = (id: number) => `${REST_BASE}/Webhook/${id}`;
@@ -73,31 +79,31 @@ export function mountRestApi(app: Express, deps: RestDependencies): void {
     res.json(openApiDocument);
   });
 
-  router.use(requireTicket(deps.ds));
+  router.use(requireTicket(deps.ds, deps.rateLimiter));
 
   router.get('/Webhook/default', (_req, res) => {
     res.json(webhookJson(manager.createDefaultWebhook()));
   });
 
   router.get('/Webhook', async (req, res) => {
-    const webhooks = await manager.getAllWebhooks(filterFromJson(queryObject(req), 'The query'));
+    const webhooks = await manager.getAllWebhooks(filterFromJson(queryObject(req), 'The query'), callerOf(res));
     res.json(webhooks.map(webhookJson));
   });
 
   router.post('/Webhook', json, async (req, res) => {
     const input = webhookInputFromJson(req.body);
-    const saved = await saveWebhookJson(manager, input, actorOf(res));
+    const saved = await saveWebhookJson(manager, input, callerOf(res));
     if (input.webhookId === 0) res.set('Location', webhookPath(saved.webhookId));
     sendWebhook(res, saved, input.webhookId === 0 ? 201 : 200);
   });
 
   router.post('/Webhook/Test', json, async (req, res) => {
-    res.json(webhookResultJson(await manager.testWebhook(webhookInputFromJson(req.body), actorOf(res))));
+    res.json(webhookResultJson(await manager.testWebhook(webhookInputFromJson(req.body), callerOf(res))));
   });
 
   router.get('/Webhook/:id', async (req, res) => {
     const id = webhookIdParam(req);
-    const webhook = await manager.getWebhook(id);
+    const webhook = await manager.getWebhook(id, callerOf(res));
     if (!webhook) throw notFound(id);
     sendWebhook(res, webhook);
   });
@@ -108,44 +114,46 @@ export function mountRestApi(app: Express, deps: RestDependencies): void {
     if (input.webhookId !== 0 && input.webhookId !== id) {
       throw badRequest(`The body's WebhookId ${input.webhookId} differs from ${id} in the path; send the same id or leave it out.`, 'WebhookId');
     }
-    const existing = await manager.getWebhook(id);
+    const existing = await manager.getWebhook(id, callerOf(res));
     if (!existing) throw notFound(id);
     checkUnmodifiedSince(req, existing);
-    sendWebhook(res, await saveWebhookJson(manager, { ...input, webhookId: id }, actorOf(res), existing));
+    sendWebhook(res, await saveWebhookJson(manager, { ...input, webhookId: id }, callerOf(res), existing));
   });
 
   router.patch('/Webhook/:id', jsonBody({ limit, types: [JSON_PATCH_TYPE, MERGE_PATCH_TYPE], acceptHeader: 'Accept-Patch' }), async (req, res) => {
     const id = webhookIdParam(req);
-    const existing = await manager.getWebhook(id);
+    const existing = await manager.getWebhook(id, callerOf(res));
     if (!existing) throw notFound(id);
     checkUnmodifiedSince(req, existing);
     const document = webhookJson(existing);
     const patched = req.is(JSON_PATCH_TYPE) ? applyJsonPatch(document, req.body) : applyMergePatch(document, req.body);
     const input = webhookInputFromJson(patched, 'The patched webhook');
     if (input.webhookId !== id) throw badRequest(`A patch cannot change WebhookId (${id}).`, 'WebhookId');
-    sendWebhook(res, await saveWebhookJson(manager, input, actorOf(res), existing));
+    sendWebhook(res, await saveWebhookJson(manager, input, callerOf(res), existing));
   });
 
   router.delete('/Webhook/:id', async (req, res) => {
     const id = webhookIdParam(req);
     if (req.headers['if-unmodified-since']) {
-      const existing = await manager.getWebhook(id);
+      const existing = await manager.getWebhook(id, callerOf(res));
       if (!existing) throw notFound(id);
       checkUnmodifiedSince(req, existing);
     }
-    await manager.deleteWebhook(id);
+    await manager.deleteWebhook(id, callerOf(res));
     res.status(204).end();
   });
 
   router.get('/Webhook/:id/LastError', async (req, res) => {
-    res.json(await manager.getLastError(webhookIdParam(req)));
+    res.json(await manager.getLastError(webhookIdParam(req), callerOf(res)));
   });
+
+  if (deps.delivery) router.use(deliveryRouter(deps.delivery, limit));
 
   router.post('/Webhook/:eventName/:primaryKey', jsonBody({ limit, types: ['application/json'], optional: true }), async (req, res) => {
     const raw = String(req.params.primaryKey);
     if (!/^[+-]?\d{1,10}$/.test(raw)) throw badRequest(`PrimaryKey ${JSON.stringify(raw.slice(0, 40))} in the path must be a whole number.`, 'PrimaryKey');
     const data = req.body === undefined ? null : typedEntriesFromJson(req.body, 'Data');
-    await manager.signalEvent(String(req.params.eventName), int32(Number(raw), 'PrimaryKey'), data, actorOf(res));
+    await manager.signalEvent(String(req.params.eventName), int32(Number(raw), 'PrimaryKey'), data, callerOf(res));
     res.status(204).end();
   });
 

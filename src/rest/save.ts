@@ -1,5 +1,6 @@
 import type { WebhookManager } from '../core/WebhookManager';
-import type { AssociateRef, Webhook, WebhookInput } from '../core/webhook';
+import type { CallerContext } from '../core/caller';
+import type { Webhook, WebhookInput } from '../core/webhook';
 import { keepStoredTypes } from './carrierJson';
 
 /**
@@ -7,10 +8,10 @@ import { keepStoredTypes } from './carrierJson';
  * client sent back unchanged keep the type they are stored with. `existing` saves a second read
  * when the route already has the webhook.
  */
-export async function saveWebhookJson(manager: WebhookManager, input: WebhookInput, actor: AssociateRef, existing?: Webhook | null): Promise<Webhook> {
+export async function saveWebhookJson(manager: WebhookManager, input: WebhookInput, caller: CallerContext, existing?: Webhook | null): Promise<Webhook> {
   if (input.webhookId > 0 && input.properties) {
-    const stored = existing === undefined ? await manager.getWebhook(input.webhookId) : existing;
+    const stored = existing === undefined ? await manager.getWebhook(input.webhookId, caller) : existing;
     input = { ...input, properties: keepStoredTypes(input.properties, stored?.properties ?? null) };
   }
-  return manager.saveWebhook(input, actor);
+  return manager.saveWebhook(input, caller);
 }

@@ -28,6 +28,30 @@ const FORBIDDEN_ELEMENT = new RegExp(`<(?:[\\w.-]+:)?(${PROTOTYPE_NAMES.join('|'
 const MAX_DEPTH = 32;
 const MAX_ELEMENTS = 20_000;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+// Characters XML 1.0 forbids, raw or as references (node-soap's parser answers them with a fault
+// of its own, and PostgreSQL cannot store NUL).
+const ILLEGAL_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
+const CHAR_REF = /&#(x[0-9a-fA-F]+|[0-9]+);/g;
+// Only XML's five predefined entities and character references: with no DOCTYPE nothing else is declared.
+const UNDECLARED_ENTITY = /&(?!(?:amp|lt|gt|quot|apos);|#x[0-9a-fA-F]+;|#[0-9]+;)([^;\s<&]{0,40})/;
+const CDATA_OR_COMMENT = /<!\[CDATA\[[\s\S]*?\]\]>|<!--[\s\S]*?-->/g;
+
+function isXmlChar(code: number): boolean {
+  return code === 0x9 || code === 0xa || code === 0xd || (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff);
+}
+
+/** What XML 1.0 forbids in characters and references; null when the text is fine. */
+function characterProblem(xml: string): string | null {
+  if (ILLEGAL_CHAR.test(xml)) return 'The request contains a control character XML 1.0 does not allow (U+0000 to U+001F other than tab, CR and LF); remove it.';
+  const markup = xml.replace(CDATA_OR_COMMENT, '');
+  const entity = UNDECLARED_ENTITY.exec(markup);
+  if (entity) return `The request uses the entity &${entity[1]}, which is not declared: only &amp; &lt; &gt; &quot; &apos; and character references are allowed; escape a literal & as &amp;.`;
+  for (const match of markup.matchAll(CHAR_REF)) {
+    const code = match[1].startsWith('x') ? parseInt(match[1].slice(1), 16) : Number(match[1]);
+    if (!isXmlChar(code)) return `The request contains the character reference ${match[0]}, which is not a character XML 1.0 allows; remove it.`;
+  }
+  return null;
+}
 
 export type GuardResult = { ok: true; operation: OperationName; xml: string } | { ok: false; message: string };
 
@@ -42,6 +66,8 @@ export function checkEnvelope(body: Buffer, soapActionHeader: string | undefined
   if (/<!DOCTYPE|<!ENTITY/i.test(xml)) {
     return { ok: false, message: 'The request contains a DOCTYPE or entity declaration, which SOAP forbids and this service refuses: remove it.' };
   }
+  const characters = characterProblem(xml);
+  if (characters) return { ok: false, message: characters };
   const shape = measure(xml);
   if (shape.depth > MAX_DEPTH || shape.elements > MAX_ELEMENTS) {
     return { ok: false, message: `The request nests ${shape.depth} levels deep with ${shape.elements} elements; the limits are ${MAX_DEPTH} levels and ${MAX_ELEMENTS} elements.` };

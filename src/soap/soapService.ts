@@ -2,10 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import * as soap from 'soap';
-import { NotFoundError } from '../core/errors';
-import { authenticate } from '../core/tickets';
+import { identifyCaller, type CallerContext } from '../core/caller';
+import { NotFoundError, RateLimitedError } from '../core/errors';
+import type { RequestRateLimiter } from '../core/rateLimit';
 import type { WebhookManager } from '../core/WebhookManager';
-import type { AssociateRef } from '../core/webhook';
 import type { DataSource } from 'typeorm';
 import type { Logger } from '../logger';
 import { stringResponseXml, webhookArrayResponseXml, webhookResponseXml, webhookResultResponseXml } from './carrierXml';
@@ -23,11 +23,12 @@ export interface SoapDependencies {
   publicUrl: string | null;
   bodyLimitBytes: number;
   logger: Logger;
+  rateLimiter: RequestRateLimiter;
 }
 
 interface CallContext {
   args: unknown;
-  actor: AssociateRef;
+  caller: CallerContext;
 }
 
 const WSDL_TEMPLATE = fs.readFileSync(WSDL_FILE, 'utf8');
@@ -51,6 +52,11 @@ function ticketFrom(headers: unknown, req: Request): string | null {
   return match ? match[1].trim() : null;
 }
 
+/** The ApplicationToken SOAP header (NetServer Online's application identity), if sent. */
+function applicationTokenFrom(headers: unknown): string | null {
+  return text((headers as Record<string, unknown> | undefined)?.ApplicationToken, 'ApplicationToken');
+}
+
 /**
  * Mounts the WebhookAgent SOAP endpoint on an express app: our guard in front (size, XML
  * well-formedness, operation), node-soap for dispatch and the envelope, our writers for bodies
@@ -61,27 +67,27 @@ export async function mountSoapService(app: Express, deps: SoapDependencies): Pr
 
   const operations: Record<OperationName, (ctx: CallContext) => Promise<string | null>> = {
     CreateDefaultWebhook: async () => webhookResponseXml(manager.createDefaultWebhook()),
-    SaveWebhook: async ({ args, actor }) => webhookResponseXml(await manager.saveWebhook(webhookInput(argument(args, 'Webhook')), actor)),
-    GetWebhook: async ({ args }) => webhookResponseXml(await manager.getWebhook(int(argument(args, 'WebhookId'), 'WebhookId'))),
-    GetAllWebhooks: async ({ args }) => webhookArrayResponseXml(await manager.getAllWebhooks(filterInput(args))),
-    DeleteWebhook: async ({ args }) => {
-      await manager.deleteWebhook(int(argument(args, 'WebhookId'), 'WebhookId'));
+    SaveWebhook: async ({ args, caller }) => webhookResponseXml(await manager.saveWebhook(webhookInput(argument(args, 'Webhook')), caller)),
+    GetWebhook: async ({ args, caller }) => webhookResponseXml(await manager.getWebhook(int(argument(args, 'WebhookId'), 'WebhookId'), caller)),
+    GetAllWebhooks: async ({ args, caller }) => webhookArrayResponseXml(await manager.getAllWebhooks(filterInput(args), caller)),
+    DeleteWebhook: async ({ args, caller }) => {
+      await manager.deleteWebhook(int(argument(args, 'WebhookId'), 'WebhookId'), caller);
       return null;
     },
-    TestWebhook: async ({ args, actor }) => webhookResultResponseXml(await manager.testWebhook(webhookInput(argument(args, 'Webhook')), actor)),
-    SignalEvent: async ({ args, actor }) => {
+    TestWebhook: async ({ args, caller }) => webhookResultResponseXml(await manager.testWebhook(webhookInput(argument(args, 'Webhook')), caller)),
+    SignalEvent: async ({ args, caller }) => {
       await manager.signalEvent(
         text(argument(args, 'EventName'), 'EventName') ?? '',
         int(argument(args, 'PrimaryKey'), 'PrimaryKey'),
         objectDictionary(argument(args, 'Data'), 'Data'),
-        actor,
+        caller,
       );
       return null;
     },
-    GetLastError: async ({ args }) => {
+    GetLastError: async ({ args, caller }) => {
       const webhookId = int(argument(args, 'WebhookId'), 'WebhookId');
       try {
-        return stringResponseXml(await manager.getLastError(webhookId));
+        return stringResponseXml(await manager.getLastError(webhookId, caller));
       } catch (error) {
         // NetServer answers an unknown id with an empty string, not a fault.
         if (error instanceof NotFoundError) return stringResponseXml('');
@@ -94,12 +100,13 @@ export async function mountSoapService(app: Express, deps: SoapDependencies): Pr
   for (const name of Object.keys(operations) as OperationName[]) {
     port[name] = async (args: unknown, _callback: unknown, headers: unknown, req: Request, res: Response) => {
       try {
-        const actor = await authenticate(deps.ds, ticketFrom(headers, req));
-        const body = await operations[name]({ args, actor });
+        const caller = await identifyCaller(deps.ds, deps.rateLimiter, ticketFrom(headers, req), applicationTokenFrom(headers));
+        const body = await operations[name]({ args, caller });
         return body === null ? {} : { $xml: body };
       } catch (error) {
         const fault = faultFromError(error);
         if (fault.code === 'soap:Server') deps.logger.error({ err: error, operation: name }, 'SOAP operation failed');
+        if (error instanceof RateLimitedError) res.setHeader('Retry-After', String(error.retryAfterSeconds));
         sendFault(res, fault);
         // The fault is written; a promise that never settles keeps node-soap from writing again.
         return new Promise(() => undefined);
@@ -120,6 +127,8 @@ export async function mountSoapService(app: Express, deps: SoapDependencies): Pr
       services: { WcfWebhookService: { BasicHttpBinding_Webhook: port } },
       xml: renderWsdl(deps.publicUrl ?? 'http://localhost'),
       suppressStack: true,
+      // node-soap reads xs:int with parseInt ("1 OR 1=1" -> 1); keep the text so requestMapping.int refuses it.
+      customDeserializer: Object.fromEntries(['int', 'integer', 'short', 'long'].map((type) => [type, (text: string) => text])),
       // One write per response instead of write() + end().
       enableChunkedEncoding: false,
       callback: () => resolve(),
@@ -160,7 +169,8 @@ export function replacePlainTextErrors(res: Response, logger: Logger): void {
   const end = res.end.bind(res) as (...args: unknown[]) => Response;
   res.end = ((chunk?: unknown, ...rest: unknown[]) => {
     const text = Buffer.isBuffer(chunk) ? chunk.toString('utf8') : typeof chunk === 'string' ? chunk : '';
-    if (res.statusCode >= 500 && !res.headersSent && !text.startsWith('<?xml')) {
+    // Plain text, or node-soap's own fault (faultcode 500, its parser's message in detail); ours say soap:Client or soap:Server.
+    if (res.statusCode >= 500 && !res.headersSent && (!text.startsWith('<?xml') || /<faultcode>(?!soap:(?:Client|Server)<)/.test(text))) {
       logger.error({ nodeSoapError: text.slice(0, 500) }, 'node-soap failed a request');
       res.setHeader('Content-Type', 'text/xml; charset=utf-8');
       return end(faultEnvelope(faultFromError(null)));

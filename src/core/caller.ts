@@ -1,0 +1,60 @@
+import crypto from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import type { RequestRateLimiter } from './rateLimit';
+import { authenticate, hashTicket } from './tickets';
+import type { AssociateRef } from './webhook';
+
+/**
+ * Who is calling: the ticket's associate, and the application whose ApplicationToken (SOAP
+ * header) or SO-AppToken (REST header) the request carried, as its SHA-256 (the token itself is
+ * a secret and is never stored). NetServer Online's rule, applied here once for every door:
+ *
+ * - a webhook saved by a caller with an application belongs to that application;
+ * - a caller with an application sees, changes, deletes and lists only its own webhooks (not
+ *   another application's, and not those saved without an application);
+ * - a caller without an application (an operator's ticket) sees and manages all of them.
+ *
+ * Someone else's webhook answers exactly as an id that does not exist, so ids reveal nothing.
+ */
+export interface CallerContext {
+  associate: AssociateRef;
+  /** SHA-256 hex of the application token; null: no application (operator). */
+  application: string | null;
+}
+
+/** Callers inside the process (delivery engine, admin tools) pass an AssociateRef: they act as operators. */
+export type Caller = CallerContext | AssociateRef;
+
+export function callerContext(who: Caller): CallerContext {
+  return 'associate' in who ? who : { associate: who, application: null };
+}
+
+/** An absent or blank token is no application (.NET proxies send an empty ApplicationToken header). */
+export function hashApplicationToken(token: string | null | undefined): string | null {
+  const trimmed = token?.trim();
+  return trimmed ? crypto.createHash('sha256').update(trimmed, 'utf8').digest('hex') : null;
+}
+
+/** May this caller see a webhook owned by `owner` (an application hash, or null)? */
+export function canAccess(caller: CallerContext | undefined, owner: string | null): boolean {
+  if (!caller || caller.application === null) return true;
+  if (owner === null || owner.length !== caller.application.length) return false;
+  // Hashes of secrets: compared in constant time all the same.
+  return crypto.timingSafeEqual(Buffer.from(caller.application, 'hex'), Buffer.from(owner, 'hex'));
+}
+
+/** Which owner GetAllWebhooks is restricted to: null lists every webhook. */
+export function listScope(caller: CallerContext | undefined): string | null {
+  return caller?.application ?? null;
+}
+
+/**
+ * What both doors do before any operation: authenticate the ticket, count the request against
+ * that ticket's rate limit (after authentication, so unknown tickets cannot fill the limiter's
+ * memory), and name the application.
+ */
+export async function identifyCaller(ds: DataSource, limiter: RequestRateLimiter, ticket: string | null, applicationToken: string | null): Promise<CallerContext> {
+  const associate = await authenticate(ds, ticket);
+  limiter.take(hashTicket(ticket!.trim()));
+  return { associate, application: hashApplicationToken(applicationToken) };
+}
