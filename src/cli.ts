@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { deliveries, redeliver, signal, UsageError, webhooks, wantsHelp } from './commands';
+import { deliveries, purge, redeliver, signal, UsageError, webhooks, wantsHelp } from './commands';
 import { ConfigError, loadConfig, type Config } from './config';
 import { CoreError, ValidationError } from './core/errors';
 import { createTicket } from './core/tickets';
@@ -32,6 +32,7 @@ Commands:
   redeliver <deliveryId>                  send a failed delivery again (same EventId)
   redeliver --webhook N --since <ISO time>
                                           send a webhook's failed deliveries since then again
+  purge [--dry-run]                       delete events, deliveries and attempts past their retention now
 
 Every command takes --help.
 
@@ -64,6 +65,8 @@ async function main(argv: string[]): Promise<number> {
       return deliveries(config, rest);
     case 'redeliver':
       return redeliver(config, rest);
+    case 'purge':
+      return purge(config, rest);
     default:
       throw new UsageError(`Unknown command ${JSON.stringify(command)}.`);
   }
@@ -80,6 +83,17 @@ function untilSignal(): Promise<void> {
     process.once('SIGINT', first);
     process.once('SIGTERM', first);
   });
+}
+
+/**
+ * A backstop for a graceful stop that hangs (a database that stops answering): exit 1 a while
+ * after SHUTDOWN_TIMEOUT_MS; unreleased claims are then sent again after their lease.
+ */
+function exitIfStuck(config: Config): void {
+  setTimeout(() => {
+    process.stderr.write('webhook-agent: shutdown did not finish in time; exiting.\n');
+    process.exit(1);
+  }, config.shutdownTimeoutMs + 10_000).unref();
 }
 
 /** Short CLI commands share the service's database (through its socket when it runs). */
@@ -103,8 +117,10 @@ async function serve(config: Config, args: string[]): Promise<number> {
     process.stdout.write(`\nFirst start: created an API ticket for associate 1 (bootstrap). Keep it; it is not shown again:\n\n  ${service.bootstrapTicket}\n\n`);
   }
   await untilSignal();
-  logger.info('shutting down');
+  logger.info({ shutdownTimeoutMs: config.shutdownTimeoutMs }, 'shutting down: no new requests or claims; finishing those in flight');
+  exitIfStuck(config);
   await service.close();
+  logger.info('stopped');
   return 0;
 }
 
@@ -116,11 +132,14 @@ async function worker(config: Config, args: string[]): Promise<number> {
   const db = await openDatabase(config, { poolSize: 4 });
   const engine = new DeliveryEngine(db.dataSource, config, logger);
   const running = engine.startWorker();
+  engine.startRetention();
   logger.info({ worker: running.workerId, database: db.mode }, 'delivery worker started');
   await untilSignal();
-  logger.info('delivery worker stopping');
+  logger.info({ shutdownTimeoutMs: config.shutdownTimeoutMs }, 'delivery worker stopping: no new claims; finishing those in flight');
+  exitIfStuck(config);
   await engine.close();
   await db.close();
+  logger.info('delivery worker stopped');
   return 0;
 }
 

@@ -39,6 +39,7 @@ async function asOperator<T>(config: Config, use: (op: Operator) => Promise<T>):
   const manager = new WebhookManager(db.dataSource, {
     timeoutMs: config.verifyTimeoutMs,
     allowPrivateTargets: config.allowPrivateTargets,
+    allowedTargetCidrs: config.allowedTargetCidrs,
     allowHttpTargets: config.allowHttpTargets,
     contextIdentifier: config.contextIdentifier,
   });
@@ -227,6 +228,32 @@ export async function redeliver(config: Config, args: string[]): Promise<number>
   if (tty && totals.redelivered > 0) process.stderr.write('\n');
   process.stdout.write(
     `Redelivered ${totals.redelivered} failed deliveries of webhook ${webhookId} created since ${since.toISOString()}: ${totals.pending} due now, ${totals.held} held until it is Active again.\n`,
+  );
+  return 0;
+}
+
+// ---- purge --------------------------------------------------------------------------------
+
+const PURGE_HELP = `Usage: webhook-agent purge [--dry-run]
+
+Deletes what is past its retention now (as the background purge of serve and worker does every
+RETENTION_INTERVAL_MS): events, succeeded and cancelled deliveries and attempt-log rows older than
+RETENTION_DAYS (default 30); failed deliveries and their attempts older than FAILED_RETENTION_DAYS
+(default 90). Pending and held deliveries, and their events, are never purged. Deletes in batches
+of 500 rows; safe while the service runs.
+  --dry-run   only count what would be deleted
+Prints one tab-separated row per table: attempts, deliveries, events.
+Exit codes: 0 done, 1 failed, 2 bad usage.
+`;
+
+export async function purge(config: Config, args: string[]): Promise<number> {
+  if (wantsHelp(args, PURGE_HELP)) return 0;
+  const { values } = parseArgs({ args, options: { 'dry-run': { type: 'boolean' } }, strict: true });
+  const dryRun = values['dry-run'] ?? false;
+  const counts = await asOperator(config, ({ engine }) => engine.purge(dryRun));
+  process.stdout.write(`attempts\t${counts.attempts}\ndeliveries\t${counts.deliveries}\nevents\t${counts.events}\n`);
+  process.stderr.write(
+    `${dryRun ? 'Would purge (dry run, nothing deleted)' : 'Purged'}: rows older than ${config.retentionDays} days, failed deliveries older than ${config.failedRetentionDays} days.\n`,
   );
   return 0;
 }

@@ -1,4 +1,6 @@
 import path from 'node:path';
+import { isValidCidr } from './delivery/addressGuard';
+import { parseSecretKey } from './db/secretBox';
 
 /** Everything the service reads from its environment, read once and validated at start. */
 export interface Config {
@@ -35,6 +37,20 @@ export interface Config {
   smtpTimeoutMs: number;
   /** Requests a minute per ticket and process, on both doors; 0: no limit. */
   rateLimitPerMinute: number;
+  /** AES-256-GCM key for webhook Secrets at rest (db/secretBox.ts); null: Secrets stored as given. */
+  secretEncryptionKey: Buffer | null;
+  /** Most claimed-and-unfinished deliveries per webhook, across all workers. */
+  webhookMaxInFlight: number;
+  /** CIDRs targets may resolve to although not public (e.g. 10.1.2.0/24), checked at save and at connect. */
+  allowedTargetCidrs: string[];
+  /** On SIGTERM/SIGINT, how long attempts (and requests) in flight may take to finish; unfinished claims are then released. */
+  shutdownTimeoutMs: number;
+  /** Events, succeeded and cancelled deliveries and attempt-log rows older than this are purged. */
+  retentionDays: number;
+  /** Failed deliveries (redeliverable) and their attempts are kept this long. */
+  failedRetentionDays: number;
+  /** How often the background purge runs; 0: never (use `webhook-agent purge`). */
+  retentionIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -117,6 +133,19 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(`LOG_LEVEL=${JSON.stringify(env.LOG_LEVEL)} must be one of debug, info, warn, error, silent.`);
   }
 
+  let secretEncryptionKey: Buffer | null = null;
+  if (env.SECRET_ENCRYPTION_KEY?.trim()) {
+    const parsed = parseSecretKey(env.SECRET_ENCRYPTION_KEY);
+    if ('problem' in parsed) problems.push(parsed.problem);
+    else secretEncryptionKey = parsed.key;
+  }
+
+  const allowedTargetCidrs = (env.ALLOWED_TARGET_CIDRS ?? '').split(',').map((part) => part.trim()).filter((part) => part !== '');
+  const badCidr = allowedTargetCidrs.find((cidr) => !isValidCidr(cidr));
+  if (badCidr !== undefined) {
+    problems.push(`ALLOWED_TARGET_CIDRS contains ${JSON.stringify(badCidr)}, which is not a CIDR; use comma-separated ranges such as 10.1.2.0/24,fd00:1::/64.`);
+  }
+
   const config: Config = {
     port,
     publicUrl,
@@ -141,6 +170,13 @@ export function loadConfig(env: Env = process.env): Config {
     smtpFrom: env.SMTP_FROM?.trim() || 'webhook-agent@localhost',
     smtpTimeoutMs: int('SMTP_TIMEOUT_MS', 10_000, 100, 120_000),
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 600, 0, 1_000_000),
+    secretEncryptionKey,
+    webhookMaxInFlight: int('WEBHOOK_MAX_IN_FLIGHT', 8, 1, 10_000),
+    allowedTargetCidrs,
+    shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    retentionDays: int('RETENTION_DAYS', 30, 1, 36_500),
+    failedRetentionDays: int('FAILED_RETENTION_DAYS', 90, 1, 36_500),
+    retentionIntervalMs: int('RETENTION_INTERVAL_MS', 3_600_000, 0, 604_800_000),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -31,6 +31,7 @@ export async function startService(config: Config, logger: Logger = createLogger
     const manager = new WebhookManager(db.dataSource, {
       timeoutMs: config.verifyTimeoutMs,
       allowPrivateTargets: config.allowPrivateTargets,
+      allowedTargetCidrs: config.allowedTargetCidrs,
       allowHttpTargets: config.allowHttpTargets,
       contextIdentifier: config.contextIdentifier,
     });
@@ -38,6 +39,7 @@ export async function startService(config: Config, logger: Logger = createLogger
     const metrics = new Metrics(db.dataSource);
     delivery.metrics = metrics;
     if (config.runWorker) delivery.startWorker();
+    delivery.startRetention();
     const app = express();
     app.disable('x-powered-by');
     app.use(requestLogger(logger));
@@ -66,10 +68,17 @@ export async function startService(config: Config, logger: Logger = createLogger
       manager,
       delivery,
       bootstrapTicket,
+      /**
+       * Graceful: stops accepting requests and claiming deliveries at once; requests and attempts
+       * in flight get SHUTDOWN_TIMEOUT_MS to finish (then their connections are cut and the
+       * unfinished claims released); the database closes last.
+       */
       async close() {
+        const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-        await delivery!.close();
+        const cutOff = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
+        await Promise.all([serverClosed, delivery!.close()]);
+        clearTimeout(cutOff);
         await db.close();
       },
     };

@@ -3,7 +3,7 @@ import { deleteWebhookRow, findWebhook, insertWebhook, listWebhooks, updateWebho
 import { cancelOpenDeliveries } from '../delivery/queue';
 import { callerContext, canAccess, listScope, type Caller, type CallerContext } from './caller';
 import { NotFoundError, NotImplementedError, ValidationError, VerificationFailedError } from './errors';
-import { sendTestPayload, type VerifierOptions } from './targetVerifier';
+import { refuseTargetAddress, sendTestPayload, type VerifierOptions } from './targetVerifier';
 import { checkStorableText, validateWebhookFields, type TargetPolicy } from './validation';
 import { createDefaultWebhook, WebhookState, type AssociateRef, type TypedEntry, type Webhook, type WebhookFilter, type WebhookInput, type WebhookResult } from './webhook';
 
@@ -102,6 +102,10 @@ export class WebhookManager {
             'fix the receiver, or save the webhook with State Stopped to store it without verification.',
         );
       }
+    } else {
+      // Stopped skips the test POST, not the address guard: a refused address is never stored.
+      const refused = await refuseTargetAddress(candidate.targetUrl!, this.options);
+      if (refused !== null) throw new VerificationFailedError(`The webhook was not saved: ${refused}`);
     }
 
     return this.ds.transaction(async (tx) => {

@@ -10,6 +10,8 @@ import type { Webhook } from './webhook';
 export interface VerifierOptions {
   timeoutMs: number;
   allowPrivateTargets: boolean;
+  /** Non-public ranges targets may use anyway (ALLOWED_TARGET_CIDRS). */
+  allowedTargetCidrs?: string[];
   contextIdentifier: string;
 }
 
@@ -23,15 +25,22 @@ export interface TestOutcome {
   summary: string;
 }
 
+/** The address guard alone (every save checks it, whatever the State): why the target is refused, or null. */
+export async function refuseTargetAddress(targetUrl: string, options: VerifierOptions): Promise<string | null> {
+  try {
+    await checkTargetHost(new URL(targetUrl).hostname, options.allowPrivateTargets, options.allowedTargetCidrs);
+    return null;
+  } catch (error) {
+    if (!(error instanceof TargetAddressError)) throw error;
+    return error.message;
+  }
+}
+
 /** Sends the signed test payload (Event `test`, `X-Hook-Test: true`) to a webhook's target. */
 export async function sendTestPayload(webhook: Webhook, changedByAssociateId: number, options: VerifierOptions): Promise<TestOutcome> {
   const url = new URL(webhook.targetUrl!);
-  try {
-    await checkTargetHost(url.hostname, options.allowPrivateTargets);
-  } catch (error) {
-    if (!(error instanceof TargetAddressError)) throw error;
-    return { accepted: false, result: null, message: error.message, summary: error.message };
-  }
+  const refused = await refuseTargetAddress(url.href, options);
+  if (refused !== null) return { accepted: false, result: null, message: refused, summary: refused };
   const eventId = crypto.randomUUID();
   const now = new Date();
   const body = serializePayload(
@@ -55,7 +64,7 @@ export async function sendTestPayload(webhook: Webhook, changedByAssociateId: nu
     isTest: true,
     now,
   });
-  const result = await sendWebhook({ url: url.href, headers, body, timeoutMs: options.timeoutMs, lookup: guardedLookup(options.allowPrivateTargets) });
+  const result = await sendWebhook({ url: url.href, headers, body, timeoutMs: options.timeoutMs, lookup: guardedLookup(options.allowPrivateTargets, options.allowedTargetCidrs) });
   const accepted = result.status === 200;
   const summary = result.error
     ? `the test POST to ${url.href} failed: ${result.error}`

@@ -10,9 +10,12 @@ import { WebhookRow } from './entities/WebhookRow';
 import { Initial1764374400000 } from './migrations/1764374400000-Initial';
 import { Delivery1764460800000 } from './migrations/1764460800000-Delivery';
 import { Applications1764547200000 } from './migrations/1764547200000-Applications';
+import { SecretEnvelope1764633600000 } from './migrations/1764633600000-SecretEnvelope';
+import { ClaimPerWebhookCap1764720000000 } from './migrations/1764720000000-ClaimPerWebhookCap';
+import { SecretBox, useSecretBox } from './secretBox';
 
 export const ENTITIES = [WebhookRow, TicketRow, EventRow, DeliveryRow, DeliveryAttemptRow];
-export const MIGRATIONS = [Initial1764374400000, Delivery1764460800000, Applications1764547200000];
+export const MIGRATIONS = [Initial1764374400000, Delivery1764460800000, Applications1764547200000, SecretEnvelope1764633600000, ClaimPerWebhookCap1764720000000];
 
 /**
  * PGlite is one backend session: pglite-socket multiplexes connections onto it message by
@@ -43,20 +46,20 @@ export interface OpenOptions {
 export async function openDatabase(config: Config, options: OpenOptions = {}): Promise<Database> {
   const poolSize = options.poolSize ?? 8;
   if (config.databaseUrl) {
-    const dataSource = buildDataSource({ url: config.databaseUrl }, poolSize);
+    const dataSource = buildDataSource({ url: config.databaseUrl }, poolSize, config);
     await initialize(dataSource, true);
     return { dataSource, mode: 'server', close: () => dataSource.destroy() };
   }
 
   const running = options.allowBorrow ? await findRunningEmbedded(config.dataDir) : null;
   if (running) {
-    const dataSource = buildDataSource({ host: running.host, port: running.port }, EMBEDDED_POOL_SIZE);
+    const dataSource = buildDataSource({ host: running.host, port: running.port }, EMBEDDED_POOL_SIZE, config);
     await initialize(dataSource);
     return { dataSource, mode: 'embedded-client', close: () => dataSource.destroy() };
   }
 
   const embedded = await startEmbeddedPostgres(config.dataDir);
-  const dataSource = buildDataSource({ host: embedded.host, port: embedded.port }, EMBEDDED_POOL_SIZE);
+  const dataSource = buildDataSource({ host: embedded.host, port: embedded.port }, EMBEDDED_POOL_SIZE, config);
   try {
     await initialize(dataSource);
   } catch (error) {
@@ -73,8 +76,8 @@ export async function openDatabase(config: Config, options: OpenOptions = {}): P
   };
 }
 
-function buildDataSource(target: { url: string } | { host: string; port: number }, poolSize: number): DataSource {
-  return new DataSource({
+function buildDataSource(target: { url: string } | { host: string; port: number }, poolSize: number, config: Config): DataSource {
+  const dataSource = new DataSource({
     type: 'postgres',
     ...target,
     ...('host' in target ? { username: 'postgres', database: 'postgres' } : {}),
@@ -87,6 +90,9 @@ function buildDataSource(target: { url: string } | { host: string; port: number 
     logging: false,
     poolSize,
   });
+  // Webhook Secrets are sealed and opened with the configured key wherever this DataSource reads or writes them.
+  useSecretBox(dataSource, new SecretBox(config.secretEncryptionKey));
+  return dataSource;
 }
 
 // Any number of processes may start at once against one server: one migrates, the others wait.

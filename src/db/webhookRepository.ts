@@ -1,18 +1,20 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Webhook, WebhookFilter } from '../core/webhook';
 import { WebhookRow } from './entities/WebhookRow';
+import { secretBoxOf, type SecretBox } from './secretBox';
 
 /** The webhook table's queries, named by what they do. The only place webhook SQL lives. */
 
 type Db = DataSource | EntityManager;
 
-export function rowToWebhook(row: WebhookRow): Webhook {
+/** `box` opens a sealed Secret (db/secretBox.ts); without one the stored value is returned as it is. */
+export function rowToWebhook(row: WebhookRow, box?: SecretBox): Webhook {
   return {
     webhookId: row.webhookId,
     name: row.name,
     events: row.events,
     targetUrl: row.targetUrl,
-    secret: row.secret,
+    secret: box ? box.open(row.secret, `webhook ${row.webhookId}`) : row.secret,
     state: row.state,
     type: row.type,
     headers: row.headers,
@@ -31,12 +33,12 @@ export function rowToWebhook(row: WebhookRow): Webhook {
   };
 }
 
-function webhookToRow(webhook: Webhook): Partial<WebhookRow> {
+function webhookToRow(webhook: Webhook, box: SecretBox): Partial<WebhookRow> {
   return {
     name: webhook.name,
     events: webhook.events,
     targetUrl: webhook.targetUrl ?? '',
-    secret: webhook.secret,
+    secret: box.seal(webhook.secret),
     state: webhook.state,
     type: webhook.type ?? 'webhook',
     headers: webhook.headers,
@@ -69,7 +71,7 @@ const SELECT_WEBHOOK = `SELECT webhook_id AS "webhookId", name, events, target_u
 
 export async function findWebhook(db: Db, webhookId: number, lock = false): Promise<Webhook | null> {
   const rows: WebhookRow[] = await db.query(`${SELECT_WEBHOOK} WHERE webhook_id = $1${lock ? ' FOR UPDATE' : ''}`, [webhookId]);
-  return rows.length > 0 ? rowToWebhook(rows[0]) : null;
+  return rows.length > 0 ? rowToWebhook(rows[0], secretBoxOf(db)) : null;
 }
 
 /** `application`: only that application's webhooks; null or absent: all. */
@@ -95,20 +97,23 @@ export async function listWebhooks(db: Db, filter: WebhookFilter & { application
   }
   const where = conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '';
   const rows: WebhookRow[] = await db.query(`${SELECT_WEBHOOK}${where} ORDER BY webhook_id`, parameters);
-  return rows.map(rowToWebhook);
+  const box = secretBoxOf(db);
+  return rows.map((row) => rowToWebhook(row, box));
 }
 
 export async function insertWebhook(db: Db, webhook: Webhook): Promise<Webhook> {
   const repository = db.getRepository(WebhookRow);
-  const saved = await repository.save(repository.create(webhookToRow(webhook)));
-  return rowToWebhook(saved);
+  const box = secretBoxOf(db);
+  const saved = await repository.save(repository.create(webhookToRow(webhook, box)));
+  return rowToWebhook(saved, box);
 }
 
 export async function updateWebhook(db: Db, webhook: Webhook): Promise<Webhook> {
   const repository = db.getRepository(WebhookRow);
-  await repository.update({ webhookId: webhook.webhookId }, webhookToRow(webhook));
+  const box = secretBoxOf(db);
+  await repository.update({ webhookId: webhook.webhookId }, webhookToRow(webhook, box));
   const row = await repository.findOneByOrFail({ webhookId: webhook.webhookId });
-  return rowToWebhook(row);
+  return rowToWebhook(row, box);
 }
 
 export async function deleteWebhookRow(db: Db, webhookId: number): Promise<boolean> {

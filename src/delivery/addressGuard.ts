@@ -16,25 +16,47 @@ export class TargetAddressError extends Error {
   }
 }
 
+function parseAddress(address: string): ipaddr.IPv4 | ipaddr.IPv6 {
+  const parsed = ipaddr.parse(address);
+  return parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress() ? (parsed as ipaddr.IPv6).toIPv4Address() : parsed;
+}
+
 /** The one range ipaddr.js calls public; everything else (private, loopback, linkLocal ...) is refused. */
 export function isPublicAddress(address: string): boolean {
   if (!ipaddr.isValid(address)) return false;
-  let parsed = ipaddr.parse(address);
-  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
-    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+  return parseAddress(address).range() === 'unicast';
+}
+
+/** `10.1.2.0/24`, `fd00::/8` ... (ALLOWED_TARGET_CIDRS). */
+export function isValidCidr(cidr: string): boolean {
+  try {
+    ipaddr.parseCIDR(cidr);
+    return true;
+  } catch {
+    return false;
   }
-  return parsed.range() === 'unicast';
+}
+
+/** Public, or inside one of the operator's allowed CIDRs (an IPv4-mapped IPv6 address counts as its IPv4 address). */
+export function isAllowedAddress(address: string, allowedCidrs: readonly string[] = []): boolean {
+  if (isPublicAddress(address)) return true;
+  if (allowedCidrs.length === 0 || !ipaddr.isValid(address)) return false;
+  const parsed = parseAddress(address);
+  return allowedCidrs.some((cidr) => {
+    const range = ipaddr.parseCIDR(cidr);
+    return range[0].kind() === parsed.kind() && parsed.match(range);
+  });
 }
 
 function refusal(host: string, address: string): TargetAddressError {
   return new TargetAddressError(
     `The target host ${host} resolves to ${address}, a loopback, private, link-local or otherwise non-public address; ` +
-      'webhooks may only target public addresses. An operator can allow private networks with ALLOW_PRIVATE_TARGETS=true.',
+      'webhooks may only target public addresses. An operator can allow private networks with ALLOW_PRIVATE_TARGETS=true, or some ranges with ALLOWED_TARGET_CIDRS.',
   );
 }
 
-/** Resolves a URL's host and refuses it when any of its addresses is not public. */
-export async function checkTargetHost(hostname: string, allowPrivate: boolean): Promise<void> {
+/** Resolves a URL's host and refuses it when any of its addresses is neither public nor in `allowedCidrs`. */
+export async function checkTargetHost(hostname: string, allowPrivate: boolean, allowedCidrs: readonly string[] = []): Promise<void> {
   if (allowPrivate) return;
   const host = hostname.replace(/^\[|\]$/g, '');
   const addresses = net.isIP(host)
@@ -45,18 +67,18 @@ export async function checkTargetHost(hostname: string, allowPrivate: boolean): 
           throw new TargetAddressError(`The target host ${host} could not be resolved (${error.code ?? error.message}); check the TargetUrl.`);
         },
       );
-  const bad = addresses.find((address) => !isPublicAddress(address));
+  const bad = addresses.find((address) => !isAllowedAddress(address, allowedCidrs));
   if (bad !== undefined) throw refusal(host, bad);
 }
 
-/** A `lookup` for http.request that refuses non-public addresses at connect time. */
-export function guardedLookup(allowPrivate: boolean): net.LookupFunction | undefined {
+/** A `lookup` for http.request that refuses non-public addresses (outside `allowedCidrs`) at connect time. */
+export function guardedLookup(allowPrivate: boolean, allowedCidrs: readonly string[] = []): net.LookupFunction | undefined {
   if (allowPrivate) return undefined;
   return ((hostname: string, options: dns.LookupOptions, callback: (...args: unknown[]) => void) => {
     dns.lookup(hostname, { ...options, all: true }, (error, addresses) => {
       if (error) return callback(error);
       const list = addresses as dns.LookupAddress[];
-      const bad = list.find((entry) => !isPublicAddress(entry.address));
+      const bad = list.find((entry) => !isAllowedAddress(entry.address, allowedCidrs));
       if (bad) return callback(refusal(hostname, bad.address));
       if (options.all) return callback(null, list);
       callback(null, list[0].address, list[0].family);

@@ -13,11 +13,14 @@ import type { DeliveryMetrics } from '../metrics';
 import { ErrorMailer } from './notifier';
 import { findDelivery, holdOpenDeliveries, redeliverDeliveries, redeliverFailedSince, releaseHeldDeliveries, type Redelivered } from './queue';
 import { emitStateChangeEvent, recordEvent, validateSignal, type SignalledEvent } from './signal';
+import { purgeExpired, RetentionLoop } from './retention';
 import { DeliveryWorker } from './worker';
+import type { PurgeCounts } from './queue';
 
 export class DeliveryEngine {
   readonly mailer: ErrorMailer;
   worker: DeliveryWorker | null = null;
+  retention: RetentionLoop | null = null;
   private manager: WebhookManager | null = null;
   /** Set before startWorker to count attempts for GET /metrics. */
   metrics: DeliveryMetrics | null = null;
@@ -101,6 +104,18 @@ export class DeliveryEngine {
     return (await this.manager.getWebhook(webhookId, caller)) !== null;
   }
 
+  /** Purges old rows every RETENTION_INTERVAL_MS in the background (not at all when 0). */
+  startRetention(): RetentionLoop {
+    this.retention ??= new RetentionLoop(this.ds, retentionCutoffs(this.config), this.config.retentionIntervalMs, this.logger);
+    this.retention.start();
+    return this.retention;
+  }
+
+  /** One purge now (`webhook-agent purge`); `dryRun` counts what it would delete. */
+  purge(dryRun = false): Promise<PurgeCounts> {
+    return purgeExpired(this.ds, retentionCutoffs(this.config), { dryRun });
+  }
+
   startWorker(): DeliveryWorker {
     this.worker ??= new DeliveryWorker(this.ds, { ...workerOptions(this.config), metrics: this.metrics }, this.logger, this.mailer, () => this.wakeSoon());
     this.worker.start();
@@ -114,7 +129,7 @@ export class DeliveryEngine {
   }
 
   async close(): Promise<void> {
-    await this.worker?.stop();
+    await Promise.all([this.worker?.stop(), this.retention?.stop()]);
     await this.mailer.close();
   }
 }
@@ -129,6 +144,10 @@ export interface RedeliveryTotals {
 
 const REDELIVERY_BATCH = 500;
 
+export function retentionCutoffs(config: Config) {
+  return { retentionDays: config.retentionDays, failedRetentionDays: config.failedRetentionDays };
+}
+
 export function workerOptions(config: Config) {
   return {
     concurrency: config.workerConcurrency,
@@ -138,8 +157,11 @@ export function workerOptions(config: Config) {
     pollIntervalMs: config.pollIntervalMs,
     deliveryTimeoutMs: config.deliveryTimeoutMs,
     allowPrivateTargets: config.allowPrivateTargets,
+    allowedTargetCidrs: config.allowedTargetCidrs,
+    maxInFlightPerWebhook: config.webhookMaxInFlight,
     contextIdentifier: config.contextIdentifier,
     policy: { retryScheduleMs: config.retryScheduleMs, consecutiveErrorLimit: config.consecutiveErrorLimit },
     listenUrl: config.databaseUrl,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
   };
 }

@@ -5,6 +5,7 @@
  */
 import type { DataSource, EntityManager } from 'typeorm';
 import type { StringEntry, TypedEntry } from '../core/webhook';
+import { SecretDecryptionError, secretBoxOf } from '../db/secretBox';
 
 type Db = DataSource | EntityManager;
 
@@ -63,37 +64,47 @@ export interface ClaimedDelivery {
   webhookState: number | null;
   webhookName: string | null;
   targetUrl: string | null;
+  /** Opened (db/secretBox.ts); null when unset, or when it could not be opened (then secretError says why). */
   secret: string | null;
+  /** The stored Secret could not be decrypted: the attempt must fail, never go out unsigned. */
+  secretError?: string;
   headers: StringEntry[] | null;
   properties: TypedEntry[] | null;
 }
 
 /**
- * Claims up to `limit` due deliveries for `workerId`, skipping rows other workers hold. The
- * lease moves run_at to the lease expiry, so a dead worker's claims fall due again by themselves.
+ * Claims up to `limit` due deliveries for `workerId`, skipping rows other workers hold, and no
+ * more than `maxInFlightPerWebhook` claimed-and-unfinished (live lease) deliveries per webhook
+ * across all workers (WEBHOOK_MAX_IN_FLIGHT; omitted: no cap), so one slow receiver cannot take
+ * every worker's slots. The lease moves run_at to the lease expiry, so a dead worker's claims
+ * fall due again by themselves. The statement is the function claim_due_deliveries (migration
+ * ClaimPerWebhookCap1764720000000, which says why it is a function): one round trip.
  */
-export async function claimDueDeliveries(db: Db, workerId: string, limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
-  return select<ClaimedDelivery>(
-    db,
-    `WITH due AS (
-       SELECT delivery_id FROM delivery
-       WHERE status = 'pending' AND run_at <= now()
-       ORDER BY run_at
-       LIMIT $2
-       FOR UPDATE SKIP LOCKED
-     ), claimed AS (
-       UPDATE delivery d
-       SET locked_by = $1, locked_until = now() + $3::int * interval '1 millisecond', run_at = now() + $3::int * interval '1 millisecond'
-       FROM due WHERE d.delivery_id = due.delivery_id
-       RETURNING d.delivery_id, d.event_id, d.webhook_id, d.attempts
-     )
-     SELECT c.delivery_id::text AS "deliveryId", c.attempts, e.event_id AS "eventId", e.name AS "eventName",
-            e.primary_key AS "primaryKey", e.data, e.associate_id AS "associateId", e.signalled_at AS "signalledAt",
-            c.webhook_id AS "webhookId", w.state AS "webhookState", w.name AS "webhookName", w.target_url AS "targetUrl",
-            w.secret, w.headers, w.properties
-     FROM claimed c JOIN event e ON e.event_id = c.event_id LEFT JOIN webhook w ON w.webhook_id = c.webhook_id`,
-    [workerId, limit, leaseMs],
-  );
+export async function claimDueDeliveries(db: Db, workerId: string, limit: number, leaseMs: number, maxInFlightPerWebhook = NO_CAP): Promise<ClaimedDelivery[]> {
+  const claimed = await select<ClaimedDelivery>(db, `SELECT * FROM claim_due_deliveries($1::text, $2::int, $3::int, $4::int)`, [
+    workerId,
+    limit,
+    leaseMs,
+    maxInFlightPerWebhook,
+  ]);
+  return openClaimSecrets(db, claimed);
+}
+
+const NO_CAP = 2_147_483_647;
+
+/** One undecryptable Secret fails its own deliveries (secretError), not the whole claim. */
+function openClaimSecrets(db: Db, claims: ClaimedDelivery[]): ClaimedDelivery[] {
+  const box = secretBoxOf(db);
+  for (const claim of claims) {
+    try {
+      claim.secret = box.open(claim.secret, `webhook ${claim.webhookId}`);
+    } catch (error) {
+      if (!(error instanceof SecretDecryptionError)) throw error;
+      claim.secret = null;
+      claim.secretError = error.message;
+    }
+  }
+  return claims;
 }
 
 /** When the next pending delivery falls due (a retry, or a lease expiring), or null. */
@@ -216,6 +227,26 @@ export async function releaseHeldDeliveries(db: Db, webhookId: number): Promise<
      SELECT pg_notify('${WAKE_CHANNEL}', '') FROM (SELECT 1 FROM released LIMIT 1) any_released`,
     [webhookId],
   );
+}
+
+/**
+ * Graceful shutdown: hands back this worker's claims it could not finish, due now and unlocked,
+ * so another worker takes them at once instead of after the lease. Returns how many.
+ */
+export async function releaseClaims(db: Db, workerId: string): Promise<number> {
+  const [row] = await select<{ released: number }>(
+    db,
+    `WITH released AS (
+       UPDATE delivery SET run_at = now(), locked_by = NULL, locked_until = NULL
+       WHERE locked_by = $1 AND status IN ('pending', 'held')
+       RETURNING status
+     ), wake AS (
+       SELECT pg_notify('${WAKE_CHANNEL}', '') FROM (SELECT 1 FROM released WHERE status = 'pending' LIMIT 1) any_pending
+     )
+     SELECT (SELECT count(*) FROM released)::int AS released, (SELECT count(*) FROM wake)::int AS woken`,
+    [workerId],
+  );
+  return row.released;
 }
 
 /** DeleteWebhook: its open deliveries stop; they and their attempts stay as a log. */
@@ -372,4 +403,79 @@ export async function redeliverFailedSince(db: Db, webhookId: number, since: Dat
     [webhookId, since.toISOString(), afterDeliveryId, limit],
   );
   return rows.map(({ deliveryId, eventId, status }) => ({ deliveryId, eventId, status }));
+}
+
+// ---- retention ----------------------------------------------------------------------------
+
+export interface RetentionCutoffs {
+  /** Events, succeeded and cancelled deliveries, attempts: kept this many days. */
+  retentionDays: number;
+  /** Failed deliveries and their attempts: kept this many days. */
+  failedRetentionDays: number;
+}
+
+// $1 = retentionDays, $2 = failedRetentionDays. Pending and held deliveries are never purgeable.
+const PURGEABLE_DELIVERY = `(d.status IN ('succeeded', 'cancelled') AND COALESCE(d.completed_at, d.created_at) < now() - $1::int * interval '1 day'
+   OR d.status = 'failed' AND COALESCE(d.completed_at, d.created_at) < now() - $2::int * interval '1 day')`;
+// An attempt goes with its retention: not while its delivery is open, nor while a failed one is kept.
+const PURGEABLE_ATTEMPT = `a.attempted_at < now() - $1::int * interval '1 day' AND NOT EXISTS (
+     SELECT 1 FROM delivery d WHERE d.delivery_id = a.delivery_id
+       AND (d.status IN ('pending', 'held') OR d.status = 'failed' AND a.attempted_at >= now() - $2::int * interval '1 day'))`;
+const OLD_EVENT = `e.signalled_at < now() - $1::int * interval '1 day'`;
+
+/**
+ * One batch of each purge: at most `limit` rows, locked with SKIP LOCKED (a row another
+ * transaction holds is left for the next run) and deleted in one short statement.
+ */
+export async function purgeAttempts(db: Db, cutoffs: RetentionCutoffs, limit: number): Promise<number> {
+  return purgeBatch(db, `SELECT a.attempt_id AS id FROM delivery_attempt a WHERE ${PURGEABLE_ATTEMPT}`, 'delivery_attempt', 'attempt_id', cutoffs, limit);
+}
+
+/** Finished deliveries past their retention (failed ones: FAILED_RETENTION_DAYS); purge their attempts first. */
+export async function purgeDeliveries(db: Db, cutoffs: RetentionCutoffs, limit: number): Promise<number> {
+  return purgeBatch(db, `SELECT d.delivery_id AS id FROM delivery d WHERE ${PURGEABLE_DELIVERY}`, 'delivery', 'delivery_id', cutoffs, limit);
+}
+
+/** Old events no delivery refers to any more (so never those of pending, held or kept failed deliveries). */
+export async function purgeEvents(db: Db, cutoffs: RetentionCutoffs, limit: number): Promise<number> {
+  return purgeBatch(
+    db,
+    `SELECT e.event_id AS id FROM event e WHERE ${OLD_EVENT} AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.event_id = e.event_id)`,
+    'event',
+    'event_id',
+    cutoffs,
+    limit,
+  );
+}
+
+async function purgeBatch(db: Db, pick: string, table: string, key: string, cutoffs: RetentionCutoffs, limit: number): Promise<number> {
+  const [row] = await select<{ purged: number }>(
+    db,
+    // typed: each parameter is typed here, whether the pick uses it or not (events do not use $2).
+    `WITH typed AS (SELECT $1::int, $2::int, $3::int),
+     doomed AS (${pick} LIMIT $3 FOR UPDATE SKIP LOCKED),
+     purged AS (DELETE FROM ${table} t USING doomed WHERE t.${key} = doomed.id RETURNING 1)
+     SELECT count(*)::int AS purged FROM purged`,
+    [cutoffs.retentionDays, cutoffs.failedRetentionDays, limit],
+  );
+  return row.purged;
+}
+
+export interface PurgeCounts {
+  events: number;
+  deliveries: number;
+  attempts: number;
+}
+
+/** What a purge would delete now (`webhook-agent purge --dry-run`): the same rules, counted. */
+export async function countPurgeable(db: Db, cutoffs: RetentionCutoffs): Promise<PurgeCounts> {
+  const [row] = await select<PurgeCounts>(
+    db,
+    `SELECT (SELECT count(*) FROM delivery_attempt a WHERE ${PURGEABLE_ATTEMPT})::int AS attempts,
+            (SELECT count(*) FROM delivery d WHERE ${PURGEABLE_DELIVERY})::int AS deliveries,
+            (SELECT count(*) FROM event e WHERE ${OLD_EVENT}
+               AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.event_id = e.event_id AND NOT ${PURGEABLE_DELIVERY}))::int AS events`,
+    [cutoffs.retentionDays, cutoffs.failedRetentionDays],
+  );
+  return row;
 }

@@ -13,7 +13,7 @@ import { headersToRecord, propertiesToJson } from '../core/dictionaries';
 import { WebhookState } from '../core/webhook';
 import type { Logger } from '../logger';
 import { USER_AGENT } from '../version';
-import { guardedLookup, isPublicAddress } from './addressGuard';
+import { guardedLookup, isAllowedAddress } from './addressGuard';
 import { buildDeliveryHeaders } from './headers';
 import { sendWebhook, type SendResult } from './httpSender';
 import type { DeliveryMetrics } from '../metrics';
@@ -26,6 +26,7 @@ import {
   holdOpenDeliveries,
   insertAttempts,
   nextDueAt,
+  releaseClaims,
   settleDeliveries,
   tripWebhooks,
   WAKE_CHANNEL,
@@ -45,12 +46,18 @@ export interface WorkerOptions {
   pollIntervalMs: number;
   deliveryTimeoutMs: number;
   allowPrivateTargets: boolean;
+  /** Non-public ranges targets may use anyway (ALLOWED_TARGET_CIDRS). */
+  allowedTargetCidrs?: string[];
+  /** Most claimed-and-unfinished deliveries per webhook across all workers (WEBHOOK_MAX_IN_FLIGHT); omitted: no cap. */
+  maxInFlightPerWebhook?: number;
   contextIdentifier: string;
   policy: DeliveryPolicy;
   /** PostgreSQL server URL to LISTEN on; null on the embedded database (notifications do not pass its socket). */
   listenUrl: string | null;
   /** Where attempts and finished deliveries are counted (GET /metrics), if anywhere. */
   metrics?: DeliveryMetrics | null;
+  /** How long stop() lets sends in flight finish before releasing their claims. */
+  shutdownTimeoutMs: number;
 }
 
 interface Finished {
@@ -71,6 +78,8 @@ export class DeliveryWorker {
   private inFlight = 0;
   /** Claims not yet recorded: in flight, buffered, or in the flush being written. They hold leases. */
   private unrecorded = 0;
+  /** Set by stop() at its deadline: the claims were released, so late results are dropped, not recorded. */
+  private abandoned = false;
   private buffer: Finished[] = [];
   private flushing: Promise<void> | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
@@ -96,7 +105,7 @@ export class DeliveryWorker {
       http: new http.Agent({ keepAlive: true, maxSockets: options.concurrency }),
       https: new https.Agent({ keepAlive: true, maxSockets: options.concurrency }),
     };
-    this.lookup = guardedLookup(options.allowPrivateTargets);
+    this.lookup = guardedLookup(options.allowPrivateTargets, options.allowedTargetCidrs);
   }
 
   start(): void {
@@ -111,19 +120,32 @@ export class DeliveryWorker {
     this.due.notify();
   }
 
-  /** Stops claiming, lets sends in flight finish and records them. */
+  /**
+   * Stops claiming, lets sends in flight finish and records them, for up to shutdownTimeoutMs.
+   * Then the claims still unfinished are released (queue.releaseClaims) so another worker sends
+   * them at once rather than after their lease; results that come in later are dropped.
+   */
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
     this.due.notify();
     this.roomFreed.notify();
     await this.loop;
-    // Record what is in flight; if the database stays unreachable, give up: the leases expire
-    // and another worker sends those deliveries again.
-    const deadline = Date.now() + this.options.deliveryTimeoutMs + 5000;
+    const deadline = Date.now() + this.options.shutdownTimeoutMs;
     while ((this.inFlight > 0 || this.buffer.length > 0 || this.flushing) && Date.now() < deadline) {
       await this.flush();
-      if (this.inFlight > 0) await this.roomFreed.wait(10);
+      if (this.inFlight > 0) await this.roomFreed.wait(Math.max(1, Math.min(10, deadline - Date.now())));
+    }
+    this.abandoned = true;
+    if (this.flushing) await settleWithin(this.flushing, RELEASE_GRACE_MS);
+    if (this.unrecorded > 0) {
+      try {
+        const released = await releaseClaims(this.ds, this.workerId);
+        this.logger.warn({ released }, 'shutdown deadline passed: released the unfinished claims; other workers send them now');
+      } catch (error) {
+        // The database is unreachable: the leases expire and another worker sends them then.
+        this.logger.error({ err: (error as Error).message }, 'releasing unfinished claims at shutdown failed; they are sent again after their lease');
+      }
     }
     if (this.flushTimer) clearTimeout(this.flushTimer);
     await this.listener?.end().catch(() => undefined);
@@ -149,7 +171,7 @@ export class DeliveryWorker {
       this.due.clear();
       let claimed: ClaimedDelivery[];
       try {
-        claimed = await claimDueDeliveries(this.ds, this.workerId, limit, this.options.leaseMs);
+        claimed = await claimDueDeliveries(this.ds, this.workerId, limit, this.options.leaseMs, this.options.maxInFlightPerWebhook);
       } catch (error) {
         if (!this.running) break;
         this.logger.error({ err: (error as Error).message }, 'claiming deliveries failed; retrying');
@@ -163,7 +185,9 @@ export class DeliveryWorker {
       if (claimed.length === 0 && !this.due.pending) {
         try {
           const next = await nextDueAt(this.ds);
-          if (next) waitMs = Math.max(0, Math.min(waitMs, next.getTime() - Date.now() + 5));
+          // Due yet not claimed (its webhook is at WEBHOOK_MAX_IN_FLIGHT, or another claim held it):
+          // wait for a wake-up or the poll interval, not a busy loop of claims.
+          if (next && next.getTime() > Date.now()) waitMs = Math.min(waitMs, next.getTime() - Date.now() + 5);
         } catch {
           // the poll interval covers it
         }
@@ -192,6 +216,7 @@ export class DeliveryWorker {
       })
       .then((finished) => {
         this.inFlight -= 1;
+        if (this.abandoned) return; // released at shutdown: another worker sends it
         this.buffer.push(finished);
         this.scheduleFlush();
         this.roomFreed.notify();
@@ -200,6 +225,11 @@ export class DeliveryWorker {
 
   private async attempt(claim: ClaimedDelivery): Promise<Finished> {
     if (claim.webhookState !== WebhookState.Active || !claim.targetUrl) return { claim, attempt: null, outcome: null, errorText: null };
+    if (claim.secretError) {
+      // Never sent unsigned: recorded as a failed attempt (attempt log, LastError) by dispatch.
+      this.logger.error({ webhookId: claim.webhookId, deliveryId: claim.deliveryId }, claim.secretError);
+      throw new Error(claim.secretError);
+    }
     const now = new Date();
     const body = serializePayload(
       buildPayload({
@@ -244,13 +274,14 @@ export class DeliveryWorker {
     } catch {
       return null; // the sender reports the invalid URL
     }
-    if (net.isIP(host) && !isPublicAddress(host)) {
+    if (net.isIP(host) && !isAllowedAddress(host, this.options.allowedTargetCidrs)) {
       return `The target address ${host} is a loopback, private, link-local or otherwise non-public address; webhooks may only target public addresses.`;
     }
     return null;
   }
 
   private scheduleFlush(): void {
+    if (this.abandoned) return;
     if (this.buffer.length >= this.options.batchSize || this.inFlight === 0 || !this.running) {
       void this.flush();
       return;
@@ -372,6 +403,16 @@ export class DeliveryWorker {
 }
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** How long stop() still waits, after its deadline, for a flush already writing. */
+const RELEASE_GRACE_MS = 1000;
+
+/** Waits for `work` (success or failure) but no longer than `ms`. */
+async function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
 
 /**
  * A wake-up flag with a waiter. notify() before wait() is remembered once, so a wake-up is

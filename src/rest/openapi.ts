@@ -14,7 +14,9 @@ const scalarMap = (description: string) => ({
   type: ['object', 'null'],
   additionalProperties: { type: ['string', 'number', 'boolean', 'null'] },
 });
-const errors = (...statuses: number[]) => Object.fromEntries(statuses.map((status) => [String(status), { $ref: `#/components/responses/Error${status}` }]));
+// Every authenticated route (one that can answer 401) is rate limited too (429).
+const errors = (...statuses: number[]) =>
+  Object.fromEntries([...statuses, ...(statuses.includes(401) ? [429] : [])].map((status) => [String(status), { $ref: `#/components/responses/Error${status}` }]));
 const ERROR_TEXT: Record<number, string> = {
   400: 'Invalid input (the Field names it), malformed JSON, unknown members, or a target that failed verification (the message says what it answered).',
   401: 'No ticket, or an unknown or revoked one (see WWW-Authenticate).',
@@ -23,6 +25,7 @@ const ERROR_TEXT: Record<number, string> = {
   412: 'The webhook was updated after If-Unmodified-Since; nothing was changed.',
   413: 'The body is larger than the configured limit (BODY_LIMIT).',
   415: 'The body has a content type this route does not accept.',
+  429: "More requests than this ticket's rate limit allows (RATE_LIMIT_PER_MINUTE, shared with the SOAP door); retry after Retry-After seconds.",
   500: 'Our own fault; logged, no details given.',
   501: 'The capability is not available in this build.',
 };
@@ -36,6 +39,19 @@ const ifUnmodifiedSince = {
   description: 'Change only when the webhook was not updated after this HTTP date (compared with Updated).',
   schema: { type: 'string' },
 };
+
+const APP_TOKEN_PARAMETER = { $ref: '#/components/parameters/SoAppToken' };
+
+/** Every operation but the document itself takes the optional SO-AppToken header (application isolation). */
+function withApplicationToken<T extends Record<string, object>>(paths: T): T {
+  const withToken = (operation: { parameters?: object[] }) => ({ ...operation, parameters: [APP_TOKEN_PARAMETER, ...(operation.parameters ?? [])] });
+  return Object.fromEntries(
+    Object.entries(paths).map(([path, item]) => [
+      path,
+      path === '/openapi.json' ? item : Object.fromEntries(Object.entries(item).map(([method, operation]) => [method, withToken(operation as { parameters?: object[] })])),
+    ]),
+  ) as T;
+}
 
 function agent(operation: string, summary: string, args: object | null, ok: object) {
   return {
@@ -64,7 +80,7 @@ export const openApiDocument = {
   servers: [{ url: '/api/v1' }],
   security: [{ bearer: [] }, { soTicket: [] }],
   tags: [{ name: 'Webhook', description: 'Resource routes' }, { name: 'Agents', description: "NetServer's Agents API (RPC by operation name)" }],
-  paths: {
+  paths: withApplicationToken({
     '/openapi.json': {
       get: { operationId: 'OpenApi', security: [], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1 document', content: json({ type: 'object' }) } } },
     },
@@ -132,6 +148,30 @@ export const openApiDocument = {
     '/Webhook/{id}/LastError': {
       get: { operationId: 'GetLastError', tags: ['Webhook'], parameters: [webhookId], responses: { '200': { description: 'The last delivery error, "" if none', content: json({ type: 'string' }) }, ...errors(400, 401, 404, 500) } },
     },
+    '/Webhook/{id}/Redeliver': {
+      post: {
+        operationId: 'RedeliverWebhook',
+        tags: ['Webhook'],
+        summary: "Send the webhook's failed deliveries created since Since again: same EventId, a fresh attempt cycle; held while the webhook is not Active",
+        parameters: [webhookId],
+        requestBody: { required: true, content: json(ref('RedeliveryRequest')) },
+        responses: { '200': { description: 'How many were redelivered: due now (Pending) or held', content: json(ref('RedeliveryTotals')) }, ...errors(...COMMON, 404) },
+      },
+    },
+    '/Webhook/Deliveries/{deliveryId}/Redeliver': {
+      post: {
+        operationId: 'RedeliverDelivery',
+        tags: ['Webhook'],
+        summary: 'Send one failed delivery again: same EventId, a fresh attempt cycle; held while its webhook is not Active',
+        parameters: [{ name: 'deliveryId', in: 'path', required: true, description: 'DeliveryId (webhook-agent deliveries list)', schema: { type: 'string', pattern: '^[0-9]{1,18}$' } }],
+        requestBody: { required: false, content: json({ type: 'object', description: 'Ignored; may be omitted' }) },
+        responses: {
+          '200': { description: 'Redelivered', content: json(ref('RedeliveredDelivery')) },
+          '409': { description: 'The delivery is not failed (pending and held ones are still on their way, succeeded ones arrived); nothing was changed.', content: json(ref('Error')) },
+          ...errors(...COMMON, 404),
+        },
+      },
+    },
     '/Webhook/{eventName}/{primaryKey}': {
       post: {
         operationId: 'SignalEvent',
@@ -163,14 +203,30 @@ export const openApiDocument = {
       { '204': { description: 'Recorded' } },
     ),
     '/Agents/Webhook/GetLastError': agent('GetLastError', 'GetLastError ("" for an unknown id)', idArgs, { '200': { description: 'string', content: json({ type: 'string' }) } }),
-  },
+  }),
   components: {
     securitySchemes: {
       bearer: { type: 'http', scheme: 'bearer', description: 'A webhook-agent ticket' },
       soTicket: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'SOTicket <ticket>' },
     },
+    parameters: {
+      SoAppToken: {
+        name: 'SO-AppToken',
+        in: 'header',
+        required: false,
+        description:
+          "The calling application's token (the SOAP door's ApplicationToken header). A webhook saved with one belongs to that application, and a request " +
+          "with one sees, changes, deletes and lists only that application's webhooks; without one, a request is an operator's and sees all.",
+        schema: { type: 'string' },
+      },
+    },
     responses: Object.fromEntries(
-      Object.entries(ERROR_TEXT).map(([status, description]) => [`Error${status}`, { description, content: json(ref('Error')) }]),
+      Object.entries(ERROR_TEXT).map(([status, description]) => [
+        `Error${status}`,
+        status === '429'
+          ? { description, headers: { 'Retry-After': { description: 'Seconds until a request will be accepted again', schema: { type: 'integer', minimum: 1 } } }, content: json(ref('Error')) }
+          : { description, content: json(ref('Error')) },
+      ]),
     ),
     schemas: {
       WebhookState: { type: 'string', enum: [...WEBHOOK_STATE_NAMES] },
@@ -238,6 +294,28 @@ export const openApiDocument = {
         },
       },
       WebhookResult: { type: 'object', additionalProperties: false, required: ['Success', 'Message'], properties: { Success: { type: 'boolean' }, Message: { type: 'string' } } },
+      RedeliveryRequest: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['Since'],
+        properties: { Since: { type: 'string', format: 'date-time', description: 'Failed deliveries created at or after this time (with a time zone) are sent again' } },
+      },
+      RedeliveryTotals: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['Redelivered', 'Pending', 'Held'],
+        properties: { Redelivered: { type: 'integer', minimum: 0 }, Pending: { type: 'integer', minimum: 0 }, Held: { type: 'integer', minimum: 0 } },
+      },
+      RedeliveredDelivery: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['DeliveryId', 'EventId', 'Status'],
+        properties: {
+          DeliveryId: { type: 'string', pattern: '^[0-9]+$' },
+          EventId: { type: 'string', format: 'uuid' },
+          Status: { type: 'string', enum: ['pending', 'held'], description: 'pending: due now; held: sent when its webhook is Active again' },
+        },
+      },
       JsonPatch: {
         type: 'array',
         items: {

@@ -142,12 +142,12 @@ describe('webhook-agent operator commands', () => {
   });
 
   it('every command answers --help with exit 0', async () => {
-    for (const command of [['serve'], ['worker'], ['migrate'], ['tickets'], ['webhooks'], ['signal'], ['deliveries'], ['redeliver']]) {
+    for (const command of [['serve'], ['worker'], ['migrate'], ['tickets'], ['webhooks'], ['signal'], ['deliveries'], ['redeliver'], ['purge']]) {
       const help = await run([...command, '--help'], env);
       expect([command[0], help.code]).toEqual([command[0], 0]);
       expect(help.stdout).toMatch(/Usage/);
     }
     const top = await run(['--help'], {});
-    for (const command of ['webhooks list', 'signal', 'deliveries list', 'redeliver']) expect(top.stdout).toContain(command);
+    for (const command of ['webhooks list', 'signal', 'deliveries list', 'redeliver', 'purge [--dry-run]']) expect(top.stdout).toContain(command);
   });
 });

@@ -140,7 +140,9 @@ describe('many workers on one database', () => {
   });
 
   it('two in-process workers share a 600-event burst to 4 webhooks: every EventId arrives once, no attempt sent by both, both do work', async () => {
-    await service();
+    // Sharing the queue, not the per-webhook cap (perWebhookCap.test.ts): at the default 8, 4 webhooks
+    // allow 32 in flight, exactly one worker's slots, and the other would rarely find one free.
+    await service({ WEBHOOK_MAX_IN_FLIGHT: '1000' });
     const r = await receiver(null);
     await createHooks(t, r, 'burst.inprocess', 4);
     await burst(t, 'burst.inprocess', 600);

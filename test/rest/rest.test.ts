@@ -352,6 +352,38 @@ describe('Agents RPC routes', () => {
   });
 });
 
+describe('Redelivery routes', () => {
+  it('POST /Webhook/Deliveries/{deliveryId}/Redeliver and POST /Webhook/{id}/Redeliver answer as documented, errors too', async () => {
+    // Verification passes, every delivery fails: with the default retry schedule the cycle ends failed after about 5 s.
+    const failing = await startReceiver((req, res) => res.writeHead(req.headers['x-hook-test'] === 'true' ? 200 : 503).end());
+    const hook = await create({ TargetUrl: failing.url, Events: ['rest.redeliver'] });
+    try {
+      expect((await api('POST', '/Webhook/rest.redeliver/1')).status).toBe(204);
+      let failed: { id: string; event_id: string } | undefined;
+      for (const deadline = Date.now() + 20_000; !failed && Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 100))) {
+        [failed] = await t.service.db.dataSource.query(`SELECT delivery_id::text AS id, event_id FROM delivery WHERE webhook_id = $1 AND status = 'failed'`, [hook.WebhookId]);
+      }
+      expect(failed).toBeDefined();
+
+      const one = await api('POST', `/Webhook/Deliveries/${failed!.id}/Redeliver`);
+      expect({ status: one.status, json: one.json }).toEqual({ status: 200, json: { DeliveryId: failed!.id, EventId: failed!.event_id, Status: 'pending' } });
+      expectError(await api('POST', `/Webhook/Deliveries/${failed!.id}/Redeliver`, { body: {} }), 409, 'ConflictError', /only failed deliveries/);
+      expectError(await api('POST', '/Webhook/Deliveries/99999999/Redeliver'), 404, 'NotFoundError', /no delivery 99999999/);
+      expectError(await api('POST', '/Webhook/Deliveries/12abc/Redeliver'), 400, 'ValidationError', /whole number/, 'DeliveryId');
+      expectError(await api('POST', `/Webhook/Deliveries/${failed!.id}/Redeliver`, { rawBody: 'x', contentType: 'text/plain' }), 415, 'UnsupportedMediaType', /application\/json/);
+
+      // The delivery is on its way again, so nothing failed is left to redeliver.
+      const bulk = await api('POST', `/Webhook/${hook.WebhookId}/Redeliver`, { body: { Since: '2020-01-01T00:00:00Z' } });
+      expect({ status: bulk.status, json: bulk.json }).toEqual({ status: 200, json: { Redelivered: 0, Pending: 0, Held: 0 } });
+      expectError(await api('POST', `/Webhook/${hook.WebhookId}/Redeliver`, { body: { Since: 'yesterday' } }), 400, 'BadRequest', /Since must be an ISO-8601 time/, 'Since');
+      expectError(await api('POST', '/Webhook/987654/Redeliver', { body: { Since: '2020-01-01T00:00:00Z' } }), 404, 'NotFoundError', /987654/);
+    } finally {
+      expect((await api('DELETE', `/Webhook/${hook.WebhookId}`)).status).toBe(204); // its redelivered delivery stops
+      await failing.close();
+    }
+  });
+});
+
 it('every route in the OpenAPI document was called above and answered as documented', () => {
   const documented = Object.entries(doc.paths).flatMap(([template, item]: [string, any]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${template}`));
   expect(documented.length).toBeGreaterThanOrEqual(18);

@@ -21,7 +21,8 @@ export class WebhookRow {
   @Column({ name: 'target_url', type: 'varchar', length: 4000 })
   targetUrl!: string;
 
-  @Column({ type: 'varchar', length: 400, nullable: true })
+  /** As given, or sealed `enc:v1:...` when SECRET_ENCRYPTION_KEY is set (db/secretBox.ts; text since SecretEnvelope1764633600000). */
+  @Column({ type: 'text', nullable: true })
   secret!: string | null;
 
   @Column({ type: 'smallint' })
