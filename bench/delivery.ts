@@ -13,6 +13,7 @@
  *
  * Run: npm run build && npm run bench:delivery   (BENCH_EVENTS=2000 for a quick run)
  */
+import { emitSummary } from './load';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -390,6 +391,7 @@ async function main(): Promise<void> {
       const latency = r.p50Ms === null ? '-' : `${fmt(r.p50Ms, 1)} / ${fmt(r.p99Ms, 1)}`;
       console.log(`| ${r.name} | ${fmt(r.deliveriesPerSecond)} | ${latency} | ${fmt(r.signalsPerSecond)} | ${fmt(limit.perSecond)} | ${fmt((100 * r.deliveriesPerSecond) / limit.perSecond)}% | ${r.rssMb} |`);
     }
+    emitSummary('delivery', rows.map((r) => ({ figure: r.name, value: r.deliveriesPerSecond, unit: 'deliveries/s', baseline: limit.perSecond })));
     if (!server) console.log('\n(Set DATABASE_URL to a PostgreSQL server for the server rows and the 1 vs 2 worker processes; the bench creates and drops its own database.)');
     console.log(`\nbench time ${((performance.now() - started) / 1000).toFixed(0)} s`);
   } finally {

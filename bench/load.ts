@@ -58,7 +58,19 @@ export async function runLoad(request: LoadRequest, total: number, concurrency: 
   return { requestsPerSecond: total / seconds, p50Ms: pct(50), p99Ms: pct(99), errors };
 }
 
-export function printTable(rows: Array<{ name: string; result: LoadResult; baseline: LoadResult }>): void {
+export interface SummaryRow {
+  figure: string;
+  value: number;
+  unit: string;
+  baseline: number;
+}
+
+/** For `npm run bench` (bench/all.ts): one machine-readable line per benchmark run. */
+export function emitSummary(bench: string, rows: SummaryRow[]): void {
+  if (process.env.BENCH_SUMMARY === '1') console.log(`BENCH_SUMMARY ${JSON.stringify({ bench, rows })}`);
+}
+
+export function printTable(rows: Array<{ name: string; result: LoadResult; baseline: LoadResult }>, bench = 'load'): void {
   const fmt = (n: number, digits = 0) => n.toFixed(digits);
   console.log('| benchmark | req/s | p50 ms | p99 ms | baseline req/s | baseline p50/p99 ms | ratio | errors |');
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
@@ -67,4 +79,5 @@ export function printTable(rows: Array<{ name: string; result: LoadResult; basel
       `| ${name} | ${fmt(result.requestsPerSecond)} | ${fmt(result.p50Ms, 2)} | ${fmt(result.p99Ms, 2)} | ${fmt(baseline.requestsPerSecond)} | ${fmt(baseline.p50Ms, 2)}/${fmt(baseline.p99Ms, 2)} | ${fmt((100 * result.requestsPerSecond) / baseline.requestsPerSecond)}% | ${result.errors} |`,
     );
   }
+  emitSummary(bench, rows.map(({ name, result, baseline }) => ({ figure: name, value: result.requestsPerSecond, unit: 'req/s', baseline: baseline.requestsPerSecond })));
 }

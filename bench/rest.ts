@@ -81,7 +81,7 @@ async function main() {
       { name: 'SOAP GetWebhook (same webhook)', result: soap, baseline: bare },
       { name: 'REST vs SOAP (baseline = SOAP)', result: rest, baseline: soap },
       { name: `REST GET /api/v1/Webhook/default, no database [${defaultBody.length} B]`, result: restDefault, baseline: bareDefault },
-    ]);
+    ], `rest (${service.db.mode})`);
   } finally {
     await service.close();
     await database.drop();

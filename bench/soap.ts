@@ -75,7 +75,7 @@ async function main() {
       results.push({ name: `${name} [${responseBody.length} B]`, result, baseline });
     }
     console.log(`\nSOAP door, ${TOTAL} requests per figure at concurrency ${CONCURRENCY}, database: ${service.db.mode}. Baseline: bare express route answering the same bytes.\n`);
-    printTable(results);
+    printTable(results, `soap (${service.db.mode})`);
   } finally {
     await service.close();
     await database.drop();

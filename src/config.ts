@@ -18,6 +18,8 @@ export interface Config {
   /** The tenant id sent as ContextIdentifier in every payload. */
   contextIdentifier: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** 'auto': readable lines on a terminal, JSON otherwise; 'json': always JSON. */
+  logFormat: 'auto' | 'json';
   /** Print a first ticket when the ticket table is empty (quick start). */
   bootstrapTicket: boolean;
   /** Waits between delivery attempts (NetServer: 1 s, 4 s, so three attempts). */
@@ -158,6 +160,7 @@ export function loadConfig(env: Env = process.env): Config {
     allowPrivateTargets: bool('ALLOW_PRIVATE_TARGETS', false),
     contextIdentifier: env.CONTEXT_IDENTIFIER?.trim() || 'webhook-agent',
     logLevel,
+    logFormat: env.LOG_FORMAT?.trim().toLowerCase() === 'json' ? 'json' : 'auto',
     bootstrapTicket: bool('BOOTSTRAP_TICKET', true),
     retryScheduleMs,
     consecutiveErrorLimit: int('CONSECUTIVE_ERROR_LIMIT', 9, 1, 1000),

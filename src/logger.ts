@@ -2,12 +2,13 @@ import crypto from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pino from 'pino';
 import pinoHttp from 'pino-http';
+import pretty from 'pino-pretty';
 import type { Config } from './config';
 
 export type Logger = pino.Logger;
 
 /** Structured JSON logs; secrets and tickets are redacted wherever they appear in a log object. */
-export function createLogger(config: Pick<Config, 'logLevel'>, destination?: pino.DestinationStream): Logger {
+export function createLogger(config: Pick<Config, 'logLevel'> & Partial<Pick<Config, 'logFormat'>>, destination?: pino.DestinationStream): Logger {
   const options: pino.LoggerOptions = {
     level: config.logLevel,
     redact: {
@@ -22,7 +23,10 @@ export function createLogger(config: Pick<Config, 'logLevel'>, destination?: pin
     },
   };
   // A destination other than stdout: tests read what would be logged.
-  return destination ? pino(options, destination) : pino(options);
+  if (destination) return pino(options, destination);
+  // A person at a terminal gets readable lines; pipes and log collectors get JSON.
+  if (process.stdout.isTTY && config.logFormat !== 'json') return pino(options, pretty({ colorize: true, sync: true, translateTime: 'SYS:HH:MM:ss.l' }));
+  return pino(options);
 }
 
 /**

@@ -1,4 +1,5 @@
-import { execSync } from 'node:child_process';
+import { exec } from 'node:child_process';
+import { promisify } from 'node:util';
 import { startTestService, type TestService } from '../support/testService';
 import { ACTOR, createWebhook, startCheckingReceiver, waitFor, type CheckingReceiver } from './helpers';
 
@@ -24,7 +25,7 @@ describe('PostgreSQL server restart during a burst', () => {
     await t?.stop();
   });
 
-  runIt('loses no accepted event: delivery resumes by itself and SignalEvent works again', async () => {
+  runIt('loses no accepted event: delivery resumes by itself, SignalEvent works again, /readyz says 503 meanwhile', async () => {
     t = await startTestService({ WORKER_CONCURRENCY: '8', RATE_LIMIT_PER_MINUTE: '0', DELIVERY_RETRY_SCHEDULE_MS: '200,500' });
     receiver = await startCheckingReceiver(null, () => 200, { delayMs: 5 });
     for (let i = 0; i < 2; i++) await createWebhook(t.service.manager, receiver.url, ['restart.burst'], { secret: '', name: `restart hook ${i}` });
@@ -32,7 +33,25 @@ describe('PostgreSQL server restart during a burst', () => {
     await waitFor('the burst to be under way', () => receiver!.delivered.length >= 100, 30_000, 5);
     const before = receiver.delivered.length;
 
-    execSync(RESTART!, { stdio: 'inherit', timeout: 60_000 });
+    // /readyz is polled through the restart: it must say 503 while the server is away.
+    const readiness: number[] = [];
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        readiness.push(await fetch(`${t!.service.url}/readyz`).then((r) => r.status, () => 0));
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    })();
+    try {
+      // Asynchronously: the service in this process must keep running through the restart.
+      await promisify(exec)(RESTART!, { timeout: 60_000 });
+      await waitFor('/readyz to be 200 again', async () => (await fetch(`${t!.service.url}/readyz`)).status === 200, 60_000, 200);
+    } finally {
+      polling = false;
+      await poller;
+    }
+    expect(readiness).toContain(503);
+    expect(readiness).not.toContain(0); // the service itself kept answering
 
     expect(before).toBeLessThan(1200);
     // The service reconnects on its own; a new event is accepted once the server is back.
