@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { deliveries, purge, redeliver, signal, UsageError, webhooks, wantsHelp } from './commands';
 import { ConfigError, loadConfig, type Config } from './config';
 import { CoreError, ValidationError } from './core/errors';
+import { hashApplicationToken } from './core/caller';
 import { createTicket } from './core/tickets';
 import type { DataSource } from 'typeorm';
 import { openDatabase } from './db/dataSource';
@@ -21,7 +22,7 @@ Commands:
   serve                                   start the API (SOAP at ${SOAP_PATH})
   worker                                  run only the delivery loop (any number, on any machine)
   migrate                                 bring the database schema up to date, then exit
-  tickets create --name NAME [--associate-id N]
+  tickets create --name NAME [--associate-id N] [--application TOKEN]
                                           create an API ticket; prints it alone on the last line
   tickets list                            list tickets (never their secret part)
   tickets revoke <ticketId>               revoke a ticket
@@ -152,24 +153,25 @@ async function migrate(config: Config, args: string[]): Promise<number> {
 
 async function tickets(config: Config, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const help = 'Usage:\n  webhook-agent tickets create --name NAME [--associate-id N]\n  webhook-agent tickets list\n  webhook-agent tickets revoke <ticketId>\n';
+  const help = 'Usage:\n  webhook-agent tickets create --name NAME [--associate-id N] [--application TOKEN]\n    (--application binds the ticket to one application: it then sees only that application\'s webhooks)\n  webhook-agent tickets list\n  webhook-agent tickets revoke <ticketId>\n';
   if (!sub || wantsHelp(args, help)) {
     if (!sub) process.stderr.write(help);
     return sub ? 0 : 2;
   }
   if (sub === 'create') {
-    const { values } = parseArgs({ args: rest, options: { name: { type: 'string' }, 'associate-id': { type: 'string' } }, strict: true });
+    const { values } = parseArgs({ args: rest, options: { name: { type: 'string' }, 'associate-id': { type: 'string' }, application: { type: 'string' } }, strict: true });
     if (!values.name?.trim()) throw new UsageError('tickets create needs --name NAME (who the ticket is for).');
     const associateId = values['associate-id'] === undefined ? 1 : Number(values['associate-id']);
     if (!Number.isInteger(associateId) || associateId < 0 || associateId > 2147483647) throw new UsageError('--associate-id must be a whole number from 0 to 2147483647.');
-    const ticket = await withDatabase(config, (ds) => createTicket(ds, values.name!.trim(), associateId));
+    if (values.application !== undefined && !values.application.trim()) throw new UsageError('--application needs the application token (the ApplicationToken / SO-AppToken your integration sends).');
+    const ticket = await withDatabase(config, (ds) => createTicket(ds, values.name!.trim(), associateId, hashApplicationToken(values.application)));
     process.stderr.write(`Created a ticket for ${values.name.trim()} (associate ${associateId}). It is shown once; keep it secret.\n`);
     process.stdout.write(`${ticket}\n`);
     return 0;
   }
   if (sub === 'list') {
     for (const row of await withDatabase(config, listTickets)) {
-      process.stdout.write(`${row.ticketId}\t${row.name}\tassociate ${row.associateId}\tcreated ${row.createdAt.toISOString()}\t${row.revokedAt ? `revoked ${row.revokedAt.toISOString()}` : 'active'}\n`);
+      process.stdout.write(`${row.ticketId}\t${row.name}\tassociate ${row.associateId}\t${row.applicationHash ? 'application' : 'operator'}\tcreated ${row.createdAt.toISOString()}\t${row.revokedAt ? `revoked ${row.revokedAt.toISOString()}` : 'active'}\n`);
     }
     return 0;
   }

@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { RequestRateLimiter } from './rateLimit';
-import { authenticate, hashTicket } from './tickets';
+import { UnauthorizedError } from './errors';
+import { hashTicket, identifyTicket } from './tickets';
 import type { AssociateRef } from './webhook';
 
 /**
@@ -13,6 +14,10 @@ import type { AssociateRef } from './webhook';
  * - a caller with an application sees, changes, deletes and lists only its own webhooks (not
  *   another application's, and not those saved without an application);
  * - a caller without an application (an operator's ticket) sees and manages all of them.
+ *
+ * A ticket created for an application (`tickets create --application TOKEN`) always acts as that
+ * application, with or without the header, and is refused with another application's token:
+ * so a request carrying no token on such a ticket sees only that application's webhooks.
  *
  * Someone else's webhook answers exactly as an id that does not exist, so ids reveal nothing.
  */
@@ -54,7 +59,12 @@ export function listScope(caller: CallerContext | undefined): string | null {
  * memory), and name the application.
  */
 export async function identifyCaller(ds: DataSource, limiter: RequestRateLimiter, ticket: string | null, applicationToken: string | null): Promise<CallerContext> {
-  const associate = await authenticate(ds, ticket);
+  const identity = await identifyTicket(ds, ticket);
   limiter.take(hashTicket(ticket!.trim()));
-  return { associate, application: hashApplicationToken(applicationToken) };
+  const sent = hashApplicationToken(applicationToken);
+  if (identity.application === null) return { associate: identity.associate, application: sent };
+  if (sent !== null && !canAccess({ associate: identity.associate, application: identity.application }, sent)) {
+    throw new UnauthorizedError('This ticket belongs to another application than the application token sent; use the ticket issued to your application, or send its own token.');
+  }
+  return { associate: identity.associate, application: identity.application };
 }

@@ -15,10 +15,17 @@ export function hashTicket(ticket: string): string {
   return crypto.createHash('sha256').update(ticket, 'utf8').digest('hex');
 }
 
-export async function createTicket(ds: DataSource, name: string, associateId: number): Promise<string> {
+/** `applicationHash`: the application the ticket is bound to (see core/caller.ts); null for an operator. */
+export async function createTicket(ds: DataSource, name: string, associateId: number, applicationHash: string | null = null): Promise<string> {
   const ticket = TICKET_PREFIX + crypto.randomBytes(32).toString('base64url');
-  await insertTicket(ds, { tokenHash: hashTicket(ticket), name, associateId });
+  await insertTicket(ds, { tokenHash: hashTicket(ticket), name, associateId, applicationHash });
   return ticket;
+}
+
+/** Who a ticket speaks for: its associate, and the application it is bound to (null: operator). */
+export interface TicketIdentity {
+  associate: AssociateRef;
+  application: string | null;
 }
 
 /** Creates the first ticket when there is none yet, so a fresh install can be called at all. */
@@ -33,9 +40,13 @@ export async function createBootstrapTicket(ds: DataSource): Promise<string | nu
  */
 const ACCEPTED_TTL_MS = 10_000;
 const ACCEPTED_MAX = 10_000;
-const accepted = new Map<string, { who: AssociateRef; until: number }>();
+const accepted = new Map<string, { who: TicketIdentity; until: number }>();
 
 export async function authenticate(ds: DataSource, ticket: string | null | undefined): Promise<AssociateRef> {
+  return (await identifyTicket(ds, ticket)).associate;
+}
+
+export async function identifyTicket(ds: DataSource, ticket: string | null | undefined): Promise<TicketIdentity> {
   if (!ticket || ticket.trim() === '') {
     throw new UnauthorizedError(
       'No ticket was sent: put your ticket in the Credentials header (Ticket element), or send HTTP Authorization: Bearer <ticket>. Create one with `npx webhook-agent tickets create --name NAME`.',
@@ -49,7 +60,7 @@ export async function authenticate(ds: DataSource, ticket: string | null | undef
     accepted.delete(hash);
     throw new UnauthorizedError('The ticket is unknown or revoked: check it, or create a new one with `npx webhook-agent tickets create --name NAME`.');
   }
-  const who = { associateId: row.associateId, name: row.name };
+  const who = { associate: { associateId: row.associateId, name: row.name }, application: row.applicationHash };
   if (accepted.size >= ACCEPTED_MAX) accepted.clear();
   accepted.set(hash, { who, until: Date.now() + ACCEPTED_TTL_MS });
   return who;

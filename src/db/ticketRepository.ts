@@ -4,7 +4,7 @@ import { TicketRow } from './entities/TicketRow';
 
 /** The ticket table's queries. */
 
-export async function insertTicket(ds: DataSource, ticket: { tokenHash: string; name: string; associateId: number }): Promise<TicketRow> {
+export async function insertTicket(ds: DataSource, ticket: { tokenHash: string; name: string; associateId: number; applicationHash: string | null }): Promise<TicketRow> {
   const repository = ds.getRepository(TicketRow);
   return repository.save(repository.create({ ...ticket, createdAt: new Date(), revokedAt: null }));
 }

@@ -41,10 +41,15 @@ describe('webhook-agent CLI', () => {
     const ticket = created.stdout.trim().split('\n').pop()!;
     expect(ticket).toMatch(/^wat_[A-Za-z0-9_-]{43}$/);
 
+    const bound = await run(['tickets', 'create', '--name', 'App bound', '--application', 'app-token-1'], database.env);
+    expect(bound.code).toBe(0);
+
     const list = await run(['tickets', 'list'], database.env);
     expect(list.code).toBe(0);
-    expect(list.stdout).toMatch(/\tIntegration\tassociate 42\t.*\tactive/);
+    expect(list.stdout).toMatch(/\tIntegration\tassociate 42\toperator\t.*\tactive/);
+    expect(list.stdout).toMatch(/\tApp bound\tassociate 1\tapplication\t.*\tactive/);
     expect(list.stdout).not.toContain(ticket);
+    expect(list.stdout).not.toContain('app-token-1');
   });
 
   it('tickets revoke makes a ticket unusable and says so for an unknown id', async () => {

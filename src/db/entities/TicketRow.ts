@@ -20,4 +20,8 @@ export class TicketRow {
 
   @Column({ name: 'revoked_at', type: 'timestamptz', nullable: true })
   revokedAt!: Date | null;
+
+  /** SHA-256 of the application token this ticket is bound to; null: an operator's ticket. */
+  @Column({ name: 'application_hash', type: 'char', length: 64, nullable: true })
+  applicationHash!: string | null;
 }
