@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import type { DataSource } from 'typeorm';
 import type { Config } from './config';
-import { WebhookManager } from './core/WebhookManager';
+import { managerOptions, WebhookManager } from './core/WebhookManager';
 import { WEBHOOK_STATE_NAMES, WebhookState, webhookStateFromName, type AssociateRef, type TypedEntry, type Webhook, type WebhookInput } from './core/webhook';
 import { openDatabase } from './db/dataSource';
 import { DeliveryEngine } from './delivery/engine';
@@ -36,13 +36,7 @@ interface Operator {
 /** The core and the delivery engine over the service's database (through its socket when it runs); logs go to stderr. */
 async function asOperator<T>(config: Config, use: (op: Operator) => Promise<T>): Promise<T> {
   const db = await openDatabase(config, { allowBorrow: true, poolSize: 2 });
-  const manager = new WebhookManager(db.dataSource, {
-    timeoutMs: config.verifyTimeoutMs,
-    allowPrivateTargets: config.allowPrivateTargets,
-    allowedTargetCidrs: config.allowedTargetCidrs,
-    allowHttpTargets: config.allowHttpTargets,
-    contextIdentifier: config.contextIdentifier,
-  });
+  const manager = new WebhookManager(db.dataSource, managerOptions(config));
   const engine = new DeliveryEngine(db.dataSource, config, createLogger(config, pino.destination(2))).attach(manager);
   try {
     return await use({ ds: db.dataSource, manager, engine });

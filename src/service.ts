@@ -3,7 +3,7 @@ import express from 'express';
 import type { Config } from './config';
 import { RequestRateLimiter } from './core/rateLimit';
 import { createBootstrapTicket } from './core/tickets';
-import { WebhookManager } from './core/WebhookManager';
+import { managerOptions, WebhookManager } from './core/WebhookManager';
 import { openDatabase, type Database } from './db/dataSource';
 import { DeliveryEngine } from './delivery/engine';
 import { mountHealth } from './health';
@@ -28,13 +28,7 @@ export async function startService(config: Config, logger: Logger = createLogger
   const db = await openDatabase(config);
   let delivery: DeliveryEngine | null = null;
   try {
-    const manager = new WebhookManager(db.dataSource, {
-      timeoutMs: config.verifyTimeoutMs,
-      allowPrivateTargets: config.allowPrivateTargets,
-      allowedTargetCidrs: config.allowedTargetCidrs,
-      allowHttpTargets: config.allowHttpTargets,
-      contextIdentifier: config.contextIdentifier,
-    });
+    const manager = new WebhookManager(db.dataSource, managerOptions(config));
     delivery = new DeliveryEngine(db.dataSource, config, logger).attach(manager);
     const metrics = new Metrics(db.dataSource);
     delivery.metrics = metrics;

@@ -1,4 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
+import type { Config } from '../config';
 import { deleteWebhookRow, findWebhook, insertWebhook, listWebhooks, updateWebhook } from '../db/webhookRepository';
 import { cancelOpenDeliveries } from '../delivery/queue';
 import { callerContext, canAccess, listScope, type Caller, type CallerContext } from './caller';
@@ -8,6 +9,17 @@ import { checkStorableText, validateWebhookFields, type TargetPolicy } from './v
 import { createDefaultWebhook, WebhookState, type AssociateRef, type TypedEntry, type Webhook, type WebhookFilter, type WebhookInput, type WebhookResult } from './webhook';
 
 export type ManagerOptions = VerifierOptions & TargetPolicy;
+
+/** The manager's options from the service configuration (the service and the CLI build it alike). */
+export function managerOptions(config: Config): ManagerOptions {
+  return {
+    timeoutMs: config.verifyTimeoutMs,
+    allowPrivateTargets: config.allowPrivateTargets,
+    allowedTargetCidrs: config.allowedTargetCidrs,
+    allowHttpTargets: config.allowHttpTargets,
+    contextIdentifier: config.contextIdentifier,
+  };
+}
 
 /** Called inside the save's transaction when a webhook's state changes (the delivery engine emits events). */
 export type StateChangeListener = (tx: EntityManager, webhook: Webhook, from: WebhookState | null, to: WebhookState, actor: AssociateRef) => Promise<void>;

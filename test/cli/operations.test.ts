@@ -2,25 +2,13 @@
  * The operator's commands (webhooks, signal, deliveries) of the compiled CLI, run as child
  * processes against a real service's database (on the embedded database, through its socket).
  */
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { WebhookState } from '../../src/core/webhook';
 import { ACTOR, createWebhook, waitFor } from '../delivery/helpers';
 import { startReceiver, type Receiver } from '../support/receiver';
+import { runCli } from '../support/cli';
 import { startTestService, type TestService } from '../support/testService';
 
-const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
 
-function run(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('webhook-agent operator commands', () => {
   let t: TestService;
@@ -44,37 +32,37 @@ describe('webhook-agent operator commands', () => {
   it('webhooks list prints one tab-separated row per webhook, filtered by --state/--name/--event', async () => {
     const a = await createWebhook(t.service.manager, receiver.url, ['contact.created'], { name: 'Alpha hook', secret: '' });
     const b = await createWebhook(t.service.manager, receiver.url, ['sale.created', 'sale.changed'], { name: 'Beta hook', secret: '', state: WebhookState.Stopped });
-    const all = await run(['webhooks', 'list'], env);
+    const all = await runCli(['webhooks', 'list'], env);
     expect(all.code).toBe(0);
     expect(all.stdout).toContain(`${a.webhookId}\tActive\tAlpha hook\t${receiver.url}\tcontact.created\t0\t0\t0\n`);
     expect(all.stdout).toContain(`${b.webhookId}\tStopped\tBeta hook\t${receiver.url}\tsale.created,sale.changed\t0\t0\t0\n`);
-    const stopped = await run(['webhooks', 'list', '--state', 'Stopped'], env);
+    const stopped = await runCli(['webhooks', 'list', '--state', 'Stopped'], env);
     expect(stopped.stdout.trim().split('\n').map((line) => Number(line.split('\t')[0]))).toEqual([b.webhookId]);
-    expect((await run(['webhooks', 'list', '--name', 'alpha'], env)).stdout.trim().split('\t')[0]).toBe(String(a.webhookId));
-    expect((await run(['webhooks', 'list', '--event', 'sale.changed'], env)).stdout.trim().split('\t')[0]).toBe(String(b.webhookId));
-    const bad = await run(['webhooks', 'list', '--state', 'Sleeping'], env);
+    expect((await runCli(['webhooks', 'list', '--name', 'alpha'], env)).stdout.trim().split('\t')[0]).toBe(String(a.webhookId));
+    expect((await runCli(['webhooks', 'list', '--event', 'sale.changed'], env)).stdout.trim().split('\t')[0]).toBe(String(b.webhookId));
+    const bad = await runCli(['webhooks', 'list', '--state', 'Sleeping'], env);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--state must be Active, Stopped or TooManyErrors/);
   });
 
   it('webhooks show prints every field (never the Secret); unknown id exits 1, a bad id 2', async () => {
     const hook = await createWebhook(t.service.manager, receiver.url, ['show.me'], { name: 'Shown', secret: 'very secret value' });
-    const shown = await run(['webhooks', 'show', String(hook.webhookId)], env);
+    const shown = await runCli(['webhooks', 'show', String(hook.webhookId)], env);
     expect(shown.code).toBe(0);
     expect(shown.stdout).toContain(`WebhookId:\t${hook.webhookId}\n`);
     expect(shown.stdout).toContain('State:\tActive\n');
     expect(shown.stdout).toContain('Secret:\tset\n');
     expect(shown.stdout).not.toContain('very secret value');
-    const unknown = await run(['webhooks', 'show', '987654'], env);
+    const unknown = await runCli(['webhooks', 'show', '987654'], env);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/There is no webhook with id 987654/);
-    expect((await run(['webhooks', 'show', 'first'], env)).code).toBe(2);
-    expect((await run(['webhooks', 'frobnicate'], env)).code).toBe(2);
+    expect((await runCli(['webhooks', 'show', 'first'], env)).code).toBe(2);
+    expect((await runCli(['webhooks', 'frobnicate'], env)).code).toBe(2);
   });
 
   it('webhooks stop, then start: start re-verifies the target (exit 1 and still Stopped when it fails)', async () => {
     const hook = await createWebhook(t.service.manager, receiver.url, ['stop.start'], { secret: '' });
-    const stop = await run(['webhooks', 'stop', String(hook.webhookId)], env);
+    const stop = await runCli(['webhooks', 'stop', String(hook.webhookId)], env);
     expect(stop.code).toBe(0);
     expect(stop.stdout).toMatch(/is Stopped/);
     expect((await t.service.manager.getWebhook(hook.webhookId))!.state).toBe(WebhookState.Stopped);
@@ -82,14 +70,14 @@ describe('webhook-agent operator commands', () => {
     const verificationsBefore = receiver.requests.filter((r) => r.headers['x-hook-test'] === 'true').length;
     verifyStatus = 500;
     try {
-      const refused = await run(['webhooks', 'start', String(hook.webhookId)], env);
+      const refused = await runCli(['webhooks', 'start', String(hook.webhookId)], env);
       expect(refused.code).toBe(1);
       expect(refused.stderr).toMatch(/500/);
       expect((await t.service.manager.getWebhook(hook.webhookId))!.state).toBe(WebhookState.Stopped);
     } finally {
       verifyStatus = 200;
     }
-    const start = await run(['webhooks', 'start', String(hook.webhookId)], env);
+    const start = await runCli(['webhooks', 'start', String(hook.webhookId)], env);
     expect(start.code).toBe(0);
     expect(start.stdout).toMatch(/is Active/);
     expect((await t.service.manager.getWebhook(hook.webhookId))!.state).toBe(WebhookState.Active);
@@ -98,7 +86,7 @@ describe('webhook-agent operator commands', () => {
 
   it('signal records an event with --data and prints its EventId; the receiver gets it', async () => {
     await createWebhook(t.service.manager, receiver.url, ['cli.signalled'], { secret: '' });
-    const signalled = await run(['signal', 'cli.signalled', '42', '--data', 'firstname=Ada', '--data', 'note=a=b'], env);
+    const signalled = await runCli(['signal', 'cli.signalled', '42', '--data', 'firstname=Ada', '--data', 'note=a=b'], env);
     expect(signalled.code).toBe(0);
     const [eventId, count] = signalled.stdout.trim().split('\t');
     expect(eventId).toMatch(/^[0-9a-f-]{36}$/);
@@ -107,9 +95,9 @@ describe('webhook-agent operator commands', () => {
     const payload = JSON.parse(got.body.toString('utf8'));
     expect(payload).toMatchObject({ Event: 'cli.signalled', PrimaryKey: 42, FieldValues: { firstname: 'Ada', note: 'a=b' }, ChangedByAssociateId: 0 });
 
-    expect((await run(['signal', 'cli.signalled', 'forty-two'], env)).code).toBe(2);
-    expect((await run(['signal', 'cli.signalled', '1', '--data', 'novalue'], env)).code).toBe(2);
-    const badName = await run(['signal', 'no dots here', '1'], env);
+    expect((await runCli(['signal', 'cli.signalled', 'forty-two'], env)).code).toBe(2);
+    expect((await runCli(['signal', 'cli.signalled', '1', '--data', 'novalue'], env)).code).toBe(2);
+    const badName = await runCli(['signal', 'no dots here', '1'], env);
     expect(badName.code).toBe(2);
     expect(badName.stderr.length).toBeGreaterThan(0);
   });
@@ -122,11 +110,11 @@ describe('webhook-agent operator commands', () => {
     try {
       await t.service.manager.signalEvent('cli.listed', 2, null, ACTOR);
       await waitFor('the failed cycle', async () => (await t.service.manager.getWebhook(hook.webhookId))!.totalCalls === 4);
-      await waitFor('the failure recorded', async () => (await run(['deliveries', 'list', '--webhook', String(hook.webhookId), '--failed'], env)).stdout.length > 0);
+      await waitFor('the failure recorded', async () => (await runCli(['deliveries', 'list', '--webhook', String(hook.webhookId), '--failed'], env)).stdout.length > 0);
     } finally {
       deliveryStatus = 200;
     }
-    const all = await run(['deliveries', 'list', '--webhook', String(hook.webhookId)], env);
+    const all = await runCli(['deliveries', 'list', '--webhook', String(hook.webhookId)], env);
     expect(all.code).toBe(0);
     const rows = all.stdout.trim().split('\n').map((line) => line.split('\t'));
     expect(rows.map((r) => [r[1], r[2], r[3], r[4]])).toEqual([
@@ -134,20 +122,20 @@ describe('webhook-agent operator commands', () => {
       ['succeeded', '1', 'cli.listed', '1'],
     ]);
     expect(rows[0][7]).toMatch(/503/);
-    const failed = await run(['deliveries', 'list', '--webhook', String(hook.webhookId), '--failed'], env);
+    const failed = await runCli(['deliveries', 'list', '--webhook', String(hook.webhookId), '--failed'], env);
     expect(failed.stdout.trim().split('\n').map((line) => line.split('\t')[0])).toEqual([rows[0][0]]);
 
-    expect((await run(['deliveries', 'list'], env)).code).toBe(2);
-    expect((await run(['deliveries', 'list', '--webhook', '987654'], env)).code).toBe(1);
+    expect((await runCli(['deliveries', 'list'], env)).code).toBe(2);
+    expect((await runCli(['deliveries', 'list', '--webhook', '987654'], env)).code).toBe(1);
   });
 
   it('every command answers --help with exit 0', async () => {
     for (const command of [['serve'], ['worker'], ['migrate'], ['tickets'], ['webhooks'], ['signal'], ['deliveries'], ['redeliver'], ['purge']]) {
-      const help = await run([...command, '--help'], env);
+      const help = await runCli([...command, '--help'], env);
       expect([command[0], help.code]).toEqual([command[0], 0]);
       expect(help.stdout).toMatch(/Usage/);
     }
-    const top = await run(['--help'], {});
+    const top = await runCli(['--help'], {});
     for (const command of ['webhooks list', 'signal', 'deliveries list', 'redeliver', 'purge [--dry-run]']) expect(top.stdout).toContain(command);
   });
 });

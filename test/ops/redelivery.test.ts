@@ -3,25 +3,13 @@
  * fails until its delivery's cycle ends failed, then recovers; redelivery from the REST door and
  * the CLI reaches it with the original EventId, and the attempt log keeps both cycles.
  */
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { WebhookState } from '../../src/core/webhook';
 import { countDeliveries } from '../../src/delivery/queue';
 import { ACTOR, createWebhook, SECRET, startCheckingReceiver, waitFor, type CheckingReceiver } from '../delivery/helpers';
+import { runCli } from '../support/cli';
 import { startTestService, type TestService } from '../support/testService';
 
-const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
 
-function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('redelivery of failed deliveries', () => {
   let t: TestService;

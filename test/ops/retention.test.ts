@@ -4,8 +4,6 @@
  * deliveries and their events never. Rows are made by the real service and worker, then aged by
  * moving their timestamps back.
  */
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { WebhookState } from '../../src/core/webhook';
 import { DeliveryEngine, retentionCutoffs } from '../../src/delivery/engine';
@@ -14,20 +12,10 @@ import { purgeExpired } from '../../src/delivery/retention';
 import { createLogger } from '../../src/logger';
 import { ACTOR, createWebhook, waitFor } from '../delivery/helpers';
 import { startReceiver, type Receiver } from '../support/receiver';
+import { runCli } from '../support/cli';
 import { startTestService, type TestService } from '../support/testService';
 
-const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
 
-function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('retention', () => {
   let t: TestService;
