@@ -1,6 +1,6 @@
-import net from 'node:net';
 import fc from 'fast-check';
 import { startReceiver, type Receiver } from '../support/receiver';
+import { blockOffLoopbackConnects } from '../support/loopbackOnly';
 import { startTestService, type TestService } from '../support/testService';
 import { ARRAYS_NS, databaseState, expectAlive, restCall, soapPost, TNS, type Answer } from './support';
 
@@ -15,19 +15,10 @@ import { ARRAYS_NS, databaseState, expectAlive, restCall, soapPost, TNS, type An
 const RUNS = Number(process.env.FUZZ_RUNS ?? 150);
 let t: TestService;
 let receiver: Receiver;
-const offMachine: string[] = [];
+let blocked: string[] = [];
 
 beforeAll(async () => {
-  const connect = net.Socket.prototype.connect;
-  jest.spyOn(net.Socket.prototype, 'connect').mockImplementation(function (this: net.Socket, ...args: unknown[]) {
-    const options = args[0] as { host?: string; path?: string } | number;
-    const host = typeof options === 'object' ? options.host : (args[1] as string | undefined);
-    if (typeof options === 'object' && options.path === undefined && host && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host)) {
-      offMachine.push(host);
-      throw new Error(`test: blocked a connection to ${host}`);
-    }
-    return (connect as (...a: unknown[]) => net.Socket).apply(this, args);
-  } as typeof connect);
+  blocked = blockOffLoopbackConnects();
   // No worker: deliveries would change tables between the before/after snapshots. No rate limit: the runs would exhaust it.
   t = await startTestService({ RUN_WORKER: 'false', RATE_LIMIT_PER_MINUTE: '0', VERIFY_TIMEOUT_MS: '500', BODY_LIMIT: '256kb' });
   receiver = await startReceiver((req, res) => res.writeHead(req.url.includes('fail') ? 500 : 200).end('ok'));
@@ -202,7 +193,7 @@ describe('generated input never breaks either door', () => {
     expect(seen.ok).toBeGreaterThan(0);
     expect(seen.client).toBeGreaterThan(0);
     await expectAlive(t);
-    expect(offMachine).toEqual([]);
+    expect(blocked).toEqual([]);
   });
 
   it(`REST: ${RUNS} generated requests never get a 5xx, and refused ones write nothing`, async () => {
@@ -222,7 +213,7 @@ describe('generated input never breaks either door', () => {
     expect([...statuses.keys()].some((status) => status < 300)).toBe(true);
     expect([...statuses.keys()].some((status) => status >= 400)).toBe(true);
     await expectAlive(t);
-    expect(offMachine).toEqual([]);
+    expect(blocked).toEqual([]);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
 /** Shared by the security suites: raw calls to both doors, and "nothing changed" evidence. */
-import { envelope, postEnvelope, TNS } from '../support/soapClient';
+import { envelope, TNS } from '../support/soapClient';
 import type { TestService } from '../support/testService';
 
 export { envelope, TNS };

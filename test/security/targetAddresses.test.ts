@@ -1,6 +1,7 @@
 import dns from 'node:dns';
 import net from 'node:net';
 import { checkTargetHost, guardedLookup, TargetAddressError } from '../../src/delivery/addressGuard';
+import { blockOffLoopbackConnects } from '../support/loopbackOnly';
 import { startTestService, type TestService } from '../support/testService';
 import { databaseState, expectAlive, restCall, soapEnvelope, soapPost, soapSave, TNS } from './support';
 
@@ -20,7 +21,7 @@ const RESOLVES: Record<string, string[]> = {
 };
 
 let t: TestService;
-const offMachineConnects: string[] = [];
+let blocked: string[] = [];
 const lookups: string[] = [];
 
 function stubbedLookup(hostname: string): dns.LookupAddress[] {
@@ -31,16 +32,7 @@ function stubbedLookup(hostname: string): dns.LookupAddress[] {
 }
 
 beforeAll(async () => {
-  const connect = net.Socket.prototype.connect;
-  jest.spyOn(net.Socket.prototype, 'connect').mockImplementation(function (this: net.Socket, ...args: unknown[]) {
-    const options = args[0] as { host?: string; path?: string } | number;
-    const host = typeof options === 'object' ? options.host : (args[1] as string | undefined);
-    if (typeof options === 'object' && options.path === undefined && host && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host)) {
-      offMachineConnects.push(host);
-      throw new Error(`test: blocked a connection to ${host}`);
-    }
-    return (connect as (...a: unknown[]) => net.Socket).apply(this, args);
-  } as typeof connect);
+  blocked = blockOffLoopbackConnects();
   jest.spyOn(dns.promises, 'lookup').mockImplementation((async (hostname: string) => stubbedLookup(hostname)) as unknown as typeof dns.promises.lookup);
   t = await startTestService({ ALLOW_PRIVATE_TARGETS: 'false', ALLOW_HTTP_TARGETS: 'true' });
 });
@@ -49,7 +41,7 @@ afterAll(async () => {
   jest.restoreAllMocks();
 });
 afterEach(() => {
-  expect(offMachineConnects).toEqual([]);
+  expect(blocked).toEqual([]);
 });
 
 const cases: Array<[string, string, RegExp]> = [

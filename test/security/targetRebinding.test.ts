@@ -7,11 +7,11 @@
  * the test.
  */
 import dns from 'node:dns';
-import net from 'node:net';
 import { ConfigError, loadConfig } from '../../src/config';
 import { checkTargetHost, isAllowedAddress, TargetAddressError } from '../../src/delivery/addressGuard';
 import { ACTOR, waitFor } from '../delivery/helpers';
 import { startReceiver, type Receiver } from '../support/receiver';
+import { blockOffLoopbackConnects } from '../support/loopbackOnly';
 import { startTestService, type TestService } from '../support/testService';
 import { databaseState, restCall, soapEnvelope, soapPost, soapSave } from './support';
 
@@ -19,22 +19,13 @@ const HOST = 'rebind.example.test';
 /** What the stubbed resolver answers for HOST right now. */
 let answer = '127.0.0.1';
 const lookups: string[] = [];
-const offLoopbackConnects: string[] = [];
+let blocked: string[] = [];
 
 let t: TestService;
 let receiver: Receiver;
 
 beforeAll(async () => {
-  const connect = net.Socket.prototype.connect;
-  jest.spyOn(net.Socket.prototype, 'connect').mockImplementation(function (this: net.Socket, ...args: unknown[]) {
-    const options = args[0] as { host?: string; path?: string } | number;
-    const host = typeof options === 'object' ? options.host : (args[1] as string | undefined);
-    if (typeof options === 'object' && options.path === undefined && host && !/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host)) {
-      offLoopbackConnects.push(host);
-      throw new Error(`test: blocked a connection to ${host}`);
-    }
-    return (connect as (...a: unknown[]) => net.Socket).apply(this, args);
-  } as typeof connect);
+  blocked = blockOffLoopbackConnects();
   const realLookup = dns.lookup;
   // The connect-time guard (guardedLookup) and the save-time check (checkTargetHost) both see `answer` for HOST.
   jest.spyOn(dns, 'lookup').mockImplementation(((hostname: string, options: unknown, callback: (...a: unknown[]) => void) => {
@@ -65,7 +56,7 @@ afterAll(async () => {
   jest.restoreAllMocks();
 });
 afterEach(() => {
-  expect(offLoopbackConnects).toEqual([]);
+  expect(blocked).toEqual([]);
 });
 
 async function attemptsOf(webhookId: number): Promise<Array<{ http_status: number | null; error: string | null }>> {
