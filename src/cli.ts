@@ -11,7 +11,10 @@ import { DataDirInUseError } from './db/embeddedPostgres';
 import { DeliveryEngine } from './delivery/engine';
 import { listTickets, revokeTicket } from './db/ticketRepository';
 import { createLogger } from './logger';
+import { Metrics } from './metrics';
+import { startOpsServer } from './opsServer';
 import { startService } from './service';
+import { startTracing, stopTracing } from './tracing';
 import { SOAP_PATH } from './soap/soapService';
 
 const HELP = `webhook-agent: SuperOffice NetServer's WebhookAgent, SOAP + durable webhook delivery.
@@ -38,7 +41,8 @@ Commands:
 Every command takes --help.
 
 Configuration comes from environment variables (see README): PORT, PUBLIC_URL, DATABASE_URL,
-DATA_DIR, BODY_LIMIT, VERIFY_TIMEOUT_MS, ALLOW_HTTP_TARGETS, ALLOW_PRIVATE_TARGETS, LOG_LEVEL ...
+DATA_DIR, BODY_LIMIT, VERIFY_TIMEOUT_MS, ALLOW_HTTP_TARGETS, ALLOW_PRIVATE_TARGETS, LOG_LEVEL,
+METRICS_PORT (worker), OTEL_EXPORTER_OTLP_ENDPOINT (traces) ...
 Exit codes: 0 done, 1 failed, 2 bad usage or configuration.
 `;
 
@@ -110,6 +114,7 @@ async function withDatabase<T>(config: Config, use: (ds: DataSource) => Promise<
 async function serve(config: Config, args: string[]): Promise<number> {
   if (wantsHelp(args, `Usage: webhook-agent serve\n\nStarts the SOAP API on PORT (default 8080).\n`)) return 0;
   const logger = createLogger(config);
+  if (config.otlpTracing) await startTracing();
   const service = await startService(config, logger);
   const baseUrl = config.publicUrl ?? `http://localhost:${service.port}`;
   logger.info({ url: baseUrl, soap: `${baseUrl}${SOAP_PATH}`, database: service.db.mode }, 'webhook-agent is listening');
@@ -121,25 +126,32 @@ async function serve(config: Config, args: string[]): Promise<number> {
   logger.info({ shutdownTimeoutMs: config.shutdownTimeoutMs }, 'shutting down: no new requests or claims; finishing those in flight');
   exitIfStuck(config);
   await service.close();
+  await stopTracing();
   logger.info('stopped');
   return 0;
 }
 
 async function worker(config: Config, args: string[]): Promise<number> {
-  if (wantsHelp(args, 'Usage: webhook-agent worker\n\nRuns the delivery loop only (no API). Scale out with DATABASE_URL (any number of workers on one PostgreSQL).\nOn the embedded database `serve` already runs the worker; a separate worker may only open a data folder no service holds.\n')) return 0;
+  if (wantsHelp(args, 'Usage: webhook-agent worker\n\nRuns the delivery loop only (no API); with METRICS_PORT set it serves /healthz, /readyz and /metrics there. Scale out with DATABASE_URL (any number of workers on one PostgreSQL).\nOn the embedded database `serve` already runs the worker; a separate worker may only open a data folder no service holds.\n')) return 0;
   const logger = createLogger(config);
+  if (config.otlpTracing) await startTracing();
   // Never borrows a running service's embedded socket: a second connection on PGlite's single
   // session would interleave with the service's transactions.
   const db = await openDatabase(config, { poolSize: 4 });
   const engine = new DeliveryEngine(db.dataSource, config, logger);
+  const metrics = config.metricsPort === null ? null : new Metrics(db.dataSource);
+  engine.metrics = metrics;
+  const ops = metrics ? await startOpsServer(config.metricsPort!, db.dataSource, metrics) : null;
   const running = engine.startWorker();
   engine.startRetention();
-  logger.info({ worker: running.workerId, database: db.mode }, 'delivery worker started');
+  logger.info({ worker: running.workerId, database: db.mode, metricsPort: ops?.port ?? null }, 'delivery worker started');
   await untilSignal();
   logger.info({ shutdownTimeoutMs: config.shutdownTimeoutMs }, 'delivery worker stopping: no new claims; finishing those in flight');
   exitIfStuck(config);
   await engine.close();
+  await ops?.close();
   await db.close();
+  await stopTracing();
   logger.info('delivery worker stopped');
   return 0;
 }
