@@ -54,8 +54,12 @@ export function tracingEnabled(): boolean {
  * SignalEvent as a span; `record` gets the `traceparent` to store with the event (null when
  * tracing is off) and returns how many deliveries it created.
  */
-export async function traceSignal<T extends { eventId: string; deliveries: number }>(eventName: string, record: (traceParent: string | null) => Promise<T>): Promise<T> {
-  if (!started) return record(null);
+export function traceSignal<T extends { eventId: string; deliveries: number }>(eventName: string, record: (traceParent: string | null) => Promise<T>): Promise<T> {
+  // Not async: off, the hook adds no promise of its own.
+  return started ? tracedSignal(started, eventName, record) : record(null);
+}
+
+async function tracedSignal<T extends { eventId: string; deliveries: number }>(started: Started, eventName: string, record: (traceParent: string | null) => Promise<T>): Promise<T> {
   const span = started.tracer.startSpan('SignalEvent', { kind: SpanKind.SERVER, attributes: { 'webhook_agent.event': eventName } });
   try {
     const signalled = await record(traceParentOf(span));
@@ -89,8 +93,11 @@ interface SendOutcome {
  * One delivery attempt as a client span in the signal's trace; `send` gets the headers to send:
  * `headers` itself when tracing is off, a copy with this span's `traceparent` when on.
  */
-export async function traceAttempt<R extends SendOutcome>(attempt: AttemptTrace, headers: Record<string, string>, send: (headers: Record<string, string>) => Promise<R>): Promise<R> {
-  if (!started) return send(headers);
+export function traceAttempt<R extends SendOutcome>(attempt: AttemptTrace, headers: Record<string, string>, send: (headers: Record<string, string>) => Promise<R>): Promise<R> {
+  return started ? tracedAttempt(started, attempt, headers, send) : send(headers);
+}
+
+function tracedAttempt<R extends SendOutcome>(started: Started, attempt: AttemptTrace, headers: Record<string, string>, send: (headers: Record<string, string>) => Promise<R>): Promise<R> {
   const parent = attempt.traceParent ? propagator.extract(ROOT_CONTEXT, { [TRACEPARENT]: attempt.traceParent }, mapGetter) : ROOT_CONTEXT;
   const attributes = {
     ...targetAttributes(attempt.targetUrl),
@@ -99,17 +106,18 @@ export async function traceAttempt<R extends SendOutcome>(attempt: AttemptTrace,
     'webhook_agent.event': attempt.eventName,
     'webhook_agent.attempt': attempt.attemptNumber,
   };
-  return sendInSpan('webhook attempt', parent, attributes, headers, send, (result) => result.status !== null && result.status >= 200 && result.status < 300);
+  return sendInSpan(started, 'webhook attempt', parent, attributes, headers, send, (result) => result.status !== null && result.status >= 200 && result.status < 300);
 }
 
 /** The verification (test) POST of SaveWebhook / TestWebhook as a client span of its own trace. */
-export async function traceVerification<R extends SendOutcome>(targetUrl: string, webhookId: number, headers: Record<string, string>, send: (headers: Record<string, string>) => Promise<R>): Promise<R> {
+export function traceVerification<R extends SendOutcome>(targetUrl: string, webhookId: number, headers: Record<string, string>, send: (headers: Record<string, string>) => Promise<R>): Promise<R> {
   if (!started) return send(headers);
   const attributes = { ...targetAttributes(targetUrl), 'webhook_agent.webhook_id': webhookId };
-  return sendInSpan('webhook verification', ROOT_CONTEXT, attributes, headers, send, (result) => result.status === 200);
+  return sendInSpan(started, 'webhook verification', ROOT_CONTEXT, attributes, headers, send, (result) => result.status === 200);
 }
 
 async function sendInSpan<R extends SendOutcome>(
+  started: Started,
   name: string,
   parent: Context,
   attributes: Attributes,
@@ -117,7 +125,7 @@ async function sendInSpan<R extends SendOutcome>(
   send: (headers: Record<string, string>) => Promise<R>,
   succeeded: (result: R) => boolean,
 ): Promise<R> {
-  const span = started!.tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes: { 'http.request.method': 'POST', ...attributes } }, parent);
+  const span = started.tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes: { 'http.request.method': 'POST', ...attributes } }, parent);
   try {
     const result = await send({ ...headers, [TRACEPARENT]: traceParentOf(span) });
     if (result.status !== null) span.setAttribute('http.response.status_code', result.status);
