@@ -5,7 +5,9 @@
  * health.test.ts) still run.
  */
 import { Client } from 'pg';
+import { loadConfig } from '../../src/config';
 import { ACTOR, createWebhook, SECRET, startCheckingReceiver, waitFor, type CheckingReceiver } from '../delivery/helpers';
+import { runCli } from '../support/cli';
 import { startTestService, type TestService } from '../support/testService';
 import { parseMetrics, startWorkerProcess, type WorkerProcess } from '../support/workerProcess';
 
@@ -84,5 +86,26 @@ describe('a worker process serves /healthz, /readyz and /metrics on METRICS_PORT
       await admin.end();
     }
     await waitFor('/readyz to be 200 again', async () => (await fetch(`${worker!.opsUrl}/readyz`)).status === 200, 30_000, 100);
+  });
+});
+
+describe('METRICS_PORT and the OpenTelemetry switch', () => {
+  it('are off unless set: no worker port, no traces', () => {
+    const config = loadConfig({});
+    expect([config.metricsPort, config.otlpTracing]).toEqual([null, false]);
+    expect(loadConfig({ METRICS_PORT: '9464' }).metricsPort).toBe(9464);
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }).otlpTracing).toBe(true);
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://collector/v1/traces' }).otlpTracing).toBe(true);
+    // The standard switches that turn the SDK off win over an endpoint.
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SDK_DISABLED: 'true' }).otlpTracing).toBe(false);
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_TRACES_EXPORTER: 'none' }).otlpTracing).toBe(false);
+  });
+
+  it('a bad METRICS_PORT or OTLP endpoint stops `worker` with exit 2, naming both, before it opens anything', async () => {
+    const run = await runCli(['worker'], { METRICS_PORT: 'ninety', OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/METRICS_PORT="ninety" is not a whole number from 0 to 65535/);
+    expect(run.stderr).toMatch(/OTEL_EXPORTER_OTLP_ENDPOINT="collector:4318" is not an http\(s\) URL/);
+    expect(run.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
 });
