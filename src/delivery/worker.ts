@@ -174,7 +174,8 @@ export class DeliveryWorker {
       let claimed: ClaimedDelivery[];
       try {
         claimed = await claimDueDeliveries(this.ds, this.workerId, limit, this.options.leaseMs, this.options.maxInFlightPerWebhook);
-        if (tracingEnabled()) await readTraceParents(this.ds, claimed);
+        // Tracing never holds a delivery back: without its stored context an attempt starts its own trace.
+        if (tracingEnabled()) await readTraceParents(this.ds, claimed).catch(() => undefined);
       } catch (error) {
         if (!this.running) break;
         this.logger.error({ err: (error as Error).message }, 'claiming deliveries failed; retrying');
