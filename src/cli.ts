@@ -53,6 +53,16 @@ async function main(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   const config = loadConfig();
+  // Every command that signals or verifies traces it (serve, worker, signal, webhooks start ...).
+  if (config.otlpTracing) await startTracing();
+  try {
+    return await run(command, rest, config);
+  } finally {
+    await stopTracing(); // exports the spans still buffered
+  }
+}
+
+async function run(command: string, rest: string[], config: Config): Promise<number> {
   switch (command) {
     case 'serve':
       return serve(config, rest);
@@ -114,7 +124,6 @@ async function withDatabase<T>(config: Config, use: (ds: DataSource) => Promise<
 async function serve(config: Config, args: string[]): Promise<number> {
   if (wantsHelp(args, `Usage: webhook-agent serve\n\nStarts the SOAP API on PORT (default 8080).\n`)) return 0;
   const logger = createLogger(config);
-  if (config.otlpTracing) await startTracing();
   const service = await startService(config, logger);
   const baseUrl = config.publicUrl ?? `http://localhost:${service.port}`;
   logger.info({ url: baseUrl, soap: `${baseUrl}${SOAP_PATH}`, database: service.db.mode }, 'webhook-agent is listening');
@@ -126,7 +135,6 @@ async function serve(config: Config, args: string[]): Promise<number> {
   logger.info({ shutdownTimeoutMs: config.shutdownTimeoutMs }, 'shutting down: no new requests or claims; finishing those in flight');
   exitIfStuck(config);
   await service.close();
-  await stopTracing();
   logger.info('stopped');
   return 0;
 }
@@ -134,7 +142,6 @@ async function serve(config: Config, args: string[]): Promise<number> {
 async function worker(config: Config, args: string[]): Promise<number> {
   if (wantsHelp(args, 'Usage: webhook-agent worker\n\nRuns the delivery loop only (no API); with METRICS_PORT set it serves /healthz, /readyz and /metrics there. Scale out with DATABASE_URL (any number of workers on one PostgreSQL).\nOn the embedded database `serve` already runs the worker; a separate worker may only open a data folder no service holds.\n')) return 0;
   const logger = createLogger(config);
-  if (config.otlpTracing) await startTracing();
   // Never borrows a running service's embedded socket: a second connection on PGlite's single
   // session would interleave with the service's transactions.
   const db = await openDatabase(config, { poolSize: 4 });
@@ -151,7 +158,6 @@ async function worker(config: Config, args: string[]): Promise<number> {
   await engine.close();
   await ops?.close();
   await db.close();
-  await stopTracing();
   logger.info('delivery worker stopped');
   return 0;
 }
