@@ -13,7 +13,10 @@ import { convertPglite } from './db/pgliteConversion';
 import { DeliveryEngine } from './delivery/engine';
 import { listTickets, revokeTicket } from './db/ticketRepository';
 import { createLogger } from './logger';
+import { Metrics } from './metrics';
+import { startOpsServer } from './opsServer';
 import { startService } from './service';
+import { startTracing, stopTracing } from './tracing';
 import { SOAP_PATH } from './soap/soapService';
 
 const HELP = `webhook-agent: SuperOffice NetServer's WebhookAgent, SOAP + durable webhook delivery.
@@ -41,7 +44,8 @@ Commands:
 Every command takes --help.
 
 Configuration comes from environment variables (see README): PORT, PUBLIC_URL, DATABASE_URL,
-DATA_DIR, BODY_LIMIT, VERIFY_TIMEOUT_MS, ALLOW_HTTP_TARGETS, ALLOW_PRIVATE_TARGETS, LOG_LEVEL ...
+DATA_DIR, BODY_LIMIT, VERIFY_TIMEOUT_MS, ALLOW_HTTP_TARGETS, ALLOW_PRIVATE_TARGETS, LOG_LEVEL,
+METRICS_PORT (worker), OTEL_EXPORTER_OTLP_ENDPOINT (traces) ...
 Exit codes: 0 done, 1 failed, 2 bad usage or configuration.
 `;
 
@@ -52,6 +56,16 @@ async function main(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   const config = loadConfig();
+  // Every command that signals or verifies traces it (serve, worker, signal, webhooks start ...).
+  if (config.otlpTracing) await startTracing();
+  try {
+    return await run(command, rest, config);
+  } finally {
+    await stopTracing(); // exports the spans still buffered
+  }
+}
+
+async function run(command: string, rest: string[], config: Config): Promise<number> {
   switch (command) {
     case 'serve':
       return serve(config, rest);
@@ -131,17 +145,21 @@ async function serve(config: Config, args: string[]): Promise<number> {
 }
 
 async function worker(config: Config, args: string[]): Promise<number> {
-  if (wantsHelp(args, 'Usage: webhook-agent worker\n\nRuns the delivery loop only (no API). Any number of workers share one database: on a PostgreSQL server\n(DATABASE_URL), from any machine; on the embedded database, beside `serve` on the same DATA_DIR.\n')) return 0;
+  if (wantsHelp(args, 'Usage: webhook-agent worker\n\nRuns the delivery loop only (no API); with METRICS_PORT set it serves /healthz, /readyz and /metrics there.\nAny number of workers share one database: on a PostgreSQL server (DATABASE_URL), from any machine;\non the embedded database, beside `serve` on the same DATA_DIR.\n')) return 0;
   const logger = createLogger(config);
   const db = await openDatabase(config, { command: 'worker', join: true, poolSize: 4 });
   const engine = new DeliveryEngine(db.dataSource, { ...config, databaseUrl: db.url }, logger);
+  const metrics = config.metricsPort === null ? null : new Metrics(db.dataSource);
+  engine.metrics = metrics;
+  const ops = metrics ? await startOpsServer(config.metricsPort!, db.dataSource, metrics) : null;
   const running = engine.startWorker();
   engine.startRetention();
-  logger.info({ worker: running.workerId, database: db.mode }, 'delivery worker started');
+  logger.info({ worker: running.workerId, database: db.mode, metricsPort: ops?.port ?? null }, 'delivery worker started');
   await untilSignal();
   logger.info({ shutdownTimeoutMs: config.shutdownTimeoutMs }, 'delivery worker stopping: no new claims; finishing those in flight');
   exitIfStuck(config);
   await engine.close();
+  await ops?.close();
   await db.close();
   logger.info('delivery worker stopped');
   return 0;

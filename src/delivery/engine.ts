@@ -15,6 +15,7 @@ import { findDelivery, holdOpenDeliveries, redeliverDeliveries, redeliverFailedS
 import { emitStateChangeEvent, recordEvent, validateSignal, type SignalledEvent } from './signal';
 import { purgeExpired, RetentionLoop } from './retention';
 import { DeliveryWorker } from './worker';
+import { traceSignal } from '../tracing';
 import type { PurgeCounts } from './queue';
 
 export class DeliveryEngine {
@@ -44,7 +45,7 @@ export class DeliveryEngine {
   /** Returns once the event and its deliveries are committed. */
   async signalEvent(eventName: string, primaryKey: number, data: TypedEntry[] | null, actor: AssociateRef): Promise<SignalledEvent> {
     validateSignal(eventName, primaryKey, data);
-    const signalled = await recordEvent(this.ds, eventName, primaryKey, data, actor.associateId);
+    const signalled = await traceSignal(eventName, (traceParent) => recordEvent(this.ds, eventName, primaryKey, data, actor.associateId, traceParent));
     if (signalled.deliveries > 0) this.wakeSoon();
     return signalled;
   }

@@ -24,6 +24,8 @@ export interface NewEvent {
   primaryKey: number;
   data: TypedEntry[] | null;
   associateId: number;
+  /** The SignalEvent span's W3C traceparent (src/tracing.ts), or null. */
+  traceParent?: string | null;
 }
 
 /**
@@ -34,7 +36,7 @@ export async function insertEventWithDeliveries(db: Db, event: NewEvent): Promis
   const [row] = await select<{ deliveries: number }>(
     db,
     `WITH ev AS (
-       INSERT INTO event (event_id, name, primary_key, data, associate_id) VALUES ($1::uuid, $2::text, $3::int, $4::jsonb, $5::int)
+       INSERT INTO event (event_id, name, primary_key, data, associate_id, trace_parent) VALUES ($1::uuid, $2::text, $3::int, $4::jsonb, $5::int, $6::text)
        RETURNING event_id
      ), d AS (
        INSERT INTO delivery (event_id, webhook_id)
@@ -44,7 +46,7 @@ export async function insertEventWithDeliveries(db: Db, event: NewEvent): Promis
        SELECT pg_notify('${WAKE_CHANNEL}', '') FROM (SELECT 1 FROM d LIMIT 1) any_delivery
      )
      SELECT (SELECT count(*) FROM d)::int AS deliveries, (SELECT count(*) FROM wake)::int AS woken`,
-    [event.eventId, event.name, event.primaryKey, event.data === null ? null : JSON.stringify(event.data), event.associateId],
+    [event.eventId, event.name, event.primaryKey, event.data === null ? null : JSON.stringify(event.data), event.associateId, event.traceParent ?? null],
   );
   return row.deliveries;
 }
@@ -70,6 +72,8 @@ export interface ClaimedDelivery {
   secretError?: string;
   headers: StringEntry[] | null;
   properties: TypedEntry[] | null;
+  /** The signal's W3C traceparent; read only while tracing is on (readTraceParents). */
+  traceParent?: string | null;
 }
 
 /**
@@ -105,6 +109,18 @@ function openClaimSecrets(db: Db, claims: ClaimedDelivery[]): ClaimedDelivery[] 
     }
   }
   return claims;
+}
+
+/** Adds each claim's stored traceparent (event.trace_parent); one query, only while tracing is on. */
+export async function readTraceParents(db: Db, claims: ClaimedDelivery[]): Promise<void> {
+  if (claims.length === 0) return;
+  const rows = await select<{ eventId: string; traceParent: string }>(
+    db,
+    `SELECT event_id AS "eventId", trace_parent AS "traceParent" FROM event WHERE event_id = ANY($1::uuid[]) AND trace_parent IS NOT NULL`,
+    [[...new Set(claims.map((claim) => claim.eventId))]],
+  );
+  const byEvent = new Map(rows.map((row) => [row.eventId, row.traceParent]));
+  for (const claim of claims) claim.traceParent = byEvent.get(claim.eventId) ?? null;
 }
 
 /** When the next pending delivery falls due (a retry, or a lease expiring), or null. */

@@ -46,9 +46,9 @@ export function validateSignal(eventName: string, primaryKey: number, data: Type
 }
 
 /** Stores the event and its deliveries in one statement (one transaction); returns its EventId. */
-export async function recordEvent(db: DataSource | EntityManager, eventName: string, primaryKey: number, data: TypedEntry[] | null, associateId: number): Promise<SignalledEvent> {
+export async function recordEvent(db: DataSource | EntityManager, eventName: string, primaryKey: number, data: TypedEntry[] | null, associateId: number, traceParent: string | null = null): Promise<SignalledEvent> {
   const eventId = crypto.randomUUID();
-  const deliveries = await insertEventWithDeliveries(db, { eventId, name: eventName, primaryKey, data: data && data.length > 0 ? data : null, associateId });
+  const deliveries = await insertEventWithDeliveries(db, { eventId, name: eventName, primaryKey, data: data && data.length > 0 ? data : null, associateId, traceParent });
   return { eventId, deliveries };
 }
 

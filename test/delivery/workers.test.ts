@@ -13,7 +13,7 @@ import type { Webhook } from '../../src/core/webhook';
 import { DeliveryEngine } from '../../src/delivery/engine';
 import { claimDueDeliveries, settleDeliveries } from '../../src/delivery/queue';
 import { createLogger } from '../../src/logger';
-import { startTestService, type TestService } from '../support/testService';
+import { databaseAdmin, startTestService, type TestService } from '../support/testService';
 import { ACTOR, createWebhook, failIfEventLoopStalls, sleep, startCheckingReceiver, waitFor, type CheckingReceiver } from './helpers';
 
 const CLI = path.resolve(__dirname, '../../dist/cli.js');
@@ -270,10 +270,8 @@ describe('many workers on one database', () => {
     await worker.started;
     await waitFor('the worker to be mid-burst', () => r.delivered.length >= 200, 30_000, 5);
 
-    // The test's own database: on a server the one created for this test, embedded the server's `postgres`
-    // (then the admin session sits in template1: a database cannot refuse connections to itself).
-    const dbName = t.database.mode === 'server' ? new URL(t.env.DATABASE_URL).pathname.slice(1) : 'postgres';
-    const admin = new Client({ connectionString: t.database.mode === 'server' ? process.env.DATABASE_URL : t.service.db.url.replace('@/postgres?', '@/template1?') });
+    const { dbName, adminUrl } = databaseAdmin(t);
+    const admin = new Client({ connectionString: adminUrl });
     await admin.connect();
     const kill = () => admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [dbName]);
     const deliveredBefore = r.delivered.length;
