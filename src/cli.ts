@@ -30,6 +30,7 @@ Commands:
   signal <event> <primaryKey> [--data k=v ...]
                                           signal an event (SignalEvent)
   deliveries list --webhook N [--failed]  a webhook's deliveries, newest first
+  deliveries show ID                      one delivery's attempts (cycle, number, status, latency, error)
   redeliver <deliveryId>                  send a failed delivery again (same EventId)
   redeliver --webhook N --since <ISO time>
                                           send a webhook's failed deliveries since then again
