@@ -278,7 +278,7 @@ describe('errors', () => {
   it('a target that fails verification is 400 with what it answered', async () => {
     const failing = await startReceiver((_req, res) => res.writeHead(503).end('maintenance'));
     try {
-      expectError(await api('POST', '/Webhook', { body: { ...base(), TargetUrl: failing.url } }), 400, 'VerificationFailedError', /HTTP\/1\.1 503/);
+      expectError(await api('POST', '/Webhook', { body: { ...base(), TargetUrl: failing.url } }), 400, 'VerificationFailedError', /HTTP\/1\.1 503 Service Unavailable and the body "maintenance"\. The target must answer 200/);
       const tested = await api('POST', '/Webhook/Test', { body: { ...base(), TargetUrl: failing.url } });
       expect(tested.status).toBe(200);
       expect(tested.json).toMatchObject({ Success: false, Message: expect.stringContaining('maintenance') });

@@ -32,3 +32,21 @@ export function usePolling(load: () => Promise<void>, deps: unknown[], intervalM
     };
   }, deps);
 }
+
+/**
+ * Loads may overlap (a poll, and a refresh after a button): an answer older than one already
+ * shown must not replace it. `begin()` before fetching; the returned check, after, says whether
+ * this answer is still the newest to apply.
+ */
+export function useNewestOnly(): () => () => boolean {
+  const started = useRef(0);
+  const applied = useRef(0);
+  return () => {
+    const sequence = ++started.current;
+    return () => {
+      if (sequence < applied.current) return false;
+      applied.current = sequence;
+      return true;
+    };
+  };
+}

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { deleteWebhook, setState, testWebhook, webhookLabel } from './actions';
 import { api, ApiError, query, type Webhook } from './api';
 import { STATE_LABEL, STATUS_SYMBOL } from './format';
-import { html, usePolling } from './html';
+import { html, useNewestOnly, usePolling } from './html';
 import { WebhookForm } from './webhookForm';
 
 export interface Notice {
@@ -75,9 +75,13 @@ export function WebhookList() {
   const [editing, setEditing] = useState<Webhook | 'new' | null>(null);
   const [notice, setNotice] = useState<Notice | null>(null);
 
+  const begin = useNewestOnly();
   const load = async () => {
+    const newest = begin();
     try {
-      setWebhooks(await api<Webhook[]>('GET', `/Webhook${query({ nameFilter: name, eventFilter: event, statusFilter: state })}`));
+      const found = await api<Webhook[]>('GET', `/Webhook${query({ nameFilter: name, eventFilter: event, statusFilter: state })}`);
+      if (!newest()) return;
+      setWebhooks(found);
       setLoadError(null);
     } catch (error) {
       setLoadError(error instanceof ApiError ? error.message : String(error));
@@ -126,7 +130,7 @@ export function WebhookList() {
                   <td data-label="State"><${StateBadge} state=${w.State} /></td>
                   <td data-label="Events">${w.Events.join(', ')}</td>
                   <td data-label="Calls / errors / in a row" class="num">${w.TotalCalls} / ${w.TotalErrors} / ${w.ConsecutiveErrors}</td>
-                  <td data-label="Last error" class="error-text">${w.LastError || '—'}</td>
+                  <td data-label="Last error" class=${w.LastError ? 'error-text' : undefined}>${w.LastError || '—'}</td>
                   <td data-label="Actions"><${WebhookActions} webhook=${w} onChanged=${load} onEdit=${() => setEditing(w)} onNotice=${setNotice} /></td>
                 </tr>`,
               )}

@@ -3,7 +3,7 @@ import { webhookLabel } from './actions';
 import { api, ApiError, query, type Delivery, type DeliveryDetail, type Statistics, type Webhook } from './api';
 import { DeliveryChart } from './chart';
 import { formatMs, formatTime, STATUS_SYMBOL, toLocalInput } from './format';
-import { html, usePolling } from './html';
+import { html, useNewestOnly, usePolling } from './html';
 import { WebhookForm } from './webhookForm';
 import { NoticeBox, StateBadge, WebhookActions, type Notice } from './webhookList';
 
@@ -25,7 +25,7 @@ function AttemptTable({ detail }: { detail: DeliveryDetail }) {
           <td data-label="Outcome"><${StatusText} status=${a.Outcome} /></td>
           <td data-label="HTTP status">${a.HttpStatus ?? (a.Outcome === 'unknown' ? 'not known yet' : 'none')}</td>
           <td data-label="Latency">${a.Outcome === 'unknown' ? '—' : formatMs(a.LatencyMs)}</td>
-          <td data-label="Error" class="error-text">${a.Error || '—'}</td>
+          <td data-label="Error" class=${a.Error ? 'error-text' : undefined}>${a.Error || '—'}</td>
           <td data-label="Answer and headers">
             ${a.ResponseBody ? html`<pre class="body">${a.ResponseBody}</pre>` : html`<span class="hint">(no body)</span>`}
             <details><summary>Headers sent</summary>
@@ -39,6 +39,13 @@ function AttemptTable({ detail }: { detail: DeliveryDetail }) {
 }
 
 const PAGE = 25;
+const HOUR_MS = 3600 * 1000;
+
+/** The last 24 hours in whole-hour buckets, the current hour last. */
+function lastDayByHour(): { since: string; until: string; bucket: number } {
+  const until = Math.ceil(Date.now() / HOUR_MS) * HOUR_MS;
+  return { since: new Date(until - 24 * HOUR_MS).toISOString(), until: new Date(until).toISOString(), bucket: 3600 };
+}
 
 /** One webhook: its settings, the last 24 hours as a chart, its deliveries with their attempts. */
 export function WebhookPage({ id, onGone }: { id: number; onGone: (message: string) => void }) {
@@ -54,23 +61,24 @@ export function WebhookPage({ id, onGone }: { id: number; onGone: (message: stri
   const [since, setSince] = useState(toLocalInput(new Date(Date.now() - 24 * 3600 * 1000)));
   const [loadError, setLoadError] = useState<string | null>(null);
 
+  const begin = useNewestOnly();
   const load = async () => {
+    const newest = begin();
     try {
       const [w, s, page] = await Promise.all([
         api<Webhook>('GET', `/Webhook/${id}`),
-        api<Statistics>('GET', `/Webhook/${id}/Statistics${query({ bucket: 3600 })}`),
+        api<Statistics>('GET', `/Webhook/${id}/Statistics${query(lastDayByHour())}`),
         api<{ Deliveries: Delivery[]; NextCursor: string | null }>('GET', `/Webhook/${id}/Deliveries${query({ status, limit: PAGE })}`),
       ]);
+      const open = Object.keys(expanded);
+      const details = await Promise.all(open.map((deliveryId) => api<DeliveryDetail>('GET', `/Webhook/Deliveries/${deliveryId}`).catch(() => null)));
+      if (!newest()) return;
       setWebhook(w);
       setStats(s);
       setLatest(page.Deliveries);
       // The older pages the operator loaded stay; only the cursor of the first page is taken while none are.
       if (older.length === 0) setCursor(page.NextCursor);
-      const open = Object.keys(expanded);
-      if (open.length) {
-        const details = await Promise.all(open.map((deliveryId) => api<DeliveryDetail>('GET', `/Webhook/Deliveries/${deliveryId}`).catch(() => null)));
-        setExpanded((current) => Object.fromEntries(Object.keys(current).map((key) => [key, details[open.indexOf(key)] ?? current[key]])));
-      }
+      if (open.length) setExpanded((current) => Object.fromEntries(Object.keys(current).map((key) => [key, details[open.indexOf(key)] ?? current[key]])));
       setLoadError(null);
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) onGone(`Webhook ${id} does not exist (any more), or this ticket may not see it.`);
@@ -158,7 +166,7 @@ export function WebhookPage({ id, onGone }: { id: number; onGone: (message: stri
         <dt>Description</dt><dd>${webhook.Description || '—'}</dd>
         <dt>Errors email</dt><dd>${webhook.ErrorsEmail || '—'}</dd>
         <dt>Calls / errors / in a row</dt><dd>${webhook.TotalCalls} / ${webhook.TotalErrors} / ${webhook.ConsecutiveErrors}</dd>
-        <dt>Last error</dt><dd class="error-text">${webhook.LastError || '—'}</dd>
+        <dt>Last error</dt><dd class=${webhook.LastError ? 'error-text' : undefined}>${webhook.LastError || '—'}</dd>
         <dt>Registered</dt><dd>${formatTime(webhook.Registered)}</dd>
         <dt>Updated</dt><dd>${formatTime(webhook.Updated)}</dd>
       </dl>
@@ -198,7 +206,7 @@ export function WebhookPage({ id, onGone }: { id: number; onGone: (message: stri
                     <td data-label="Cycle">${d.Cycle}</td>
                     <td data-label="Attempts">${d.Attempts}</td>
                     <td data-label="Created">${formatTime(d.Created)}</td>
-                    <td data-label="Last error" class="error-text">${d.LastError || '—'}</td>
+                    <td data-label="Last error" class=${d.LastError ? 'error-text' : undefined}>${d.LastError || '—'}</td>
                     <td data-label="Actions"><div class="actions">
                       <button type="button" aria-expanded=${d.DeliveryId in expanded} aria-controls=${`attempts-${d.DeliveryId}`} onClick=${() => toggle(d.DeliveryId)}>
                         ${d.DeliveryId in expanded ? 'Hide attempts' : 'Show attempts'}<span class="visually-hidden"> of delivery ${d.DeliveryId}</span></button>
