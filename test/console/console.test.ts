@@ -263,6 +263,24 @@ describe('the operator console', () => {
     expect(((await (await api('GET', `/Webhook/${orderHookId}`)).json()) as any).State).toBe('Active');
   });
 
+  it('edits the webhook; an edit whose target fails verification says why and changes nothing', async () => {
+    await page.getByRole('group', { name: /Actions for/ }).getByRole('button', { name: 'Edit' }).click();
+    const form = page.locator('form.webhook-form');
+    await form.getByLabel('Target URL').fill(refusing.url);
+    await form.getByRole('button', { name: 'Save changes' }).click();
+    const refusal = form.getByRole('alert').filter({ hasText: 'Not saved' });
+    await visible(refusal);
+    expect(await refusal.textContent()).toMatch(/403 Forbidden and the body "no thanks: unknown sender"/);
+    expect(((await (await api('GET', `/Webhook/${orderHookId}`)).json()) as any).TargetUrl).toBe(flaky.url);
+
+    await form.getByLabel('Target URL').fill(flaky.url);
+    await form.getByLabel('Description').fill('Orders to the <b>warehouse</b>');
+    await form.getByRole('button', { name: 'Save changes' }).click();
+    await visible(page.getByRole('status').filter({ hasText: 'Saved' }));
+    await visible(page.locator('dl.settings').getByText('Orders to the <b>warehouse</b>'));
+    expect(((await (await api('GET', `/Webhook/${orderHookId}`)).json()) as any).Description).toBe('Orders to the <b>warehouse</b>');
+  });
+
   it('works at a phone width', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await screenshot('07-webhook-phone');
