@@ -297,11 +297,15 @@ describe('the operator console', () => {
   it("an application-bound ticket sees only its application's webhooks", async () => {
     const saved = await api('POST', '/Webhook', { Name: 'App one hook', Events: ['app.event'], TargetUrl: flaky.url }, { 'SO-AppToken': 'app-one' });
     expect(saved.status).toBe(201);
+    const otherApp = await api('POST', '/Webhook', { Name: 'App two hook', Events: ['app.event'], TargetUrl: flaky.url }, { 'SO-AppToken': 'app-two' });
+    expect(otherApp.status).toBe(201);
     const appOneTicket = await createTicket(t.service.db.dataSource, 'App one', 11, hashApplicationToken('app-one'));
     await signOut();
     await signIn(appOneTicket);
     await visible(page.getByRole('row').filter({ hasText: 'App one hook' }));
     expect(await page.getByText('Orders hook').count()).toBe(0);
+    expect(await page.getByText('App two hook').count()).toBe(0);
+    expect(await page.locator('table.webhooks tbody tr').count()).toBe(1);
     await screenshot('09-application-ticket');
     await page.goto(`${t.service.url}/#/webhooks/${orderHookId}`);
     await visible(page.getByText(`Webhook ${orderHookId} does not exist (any more), or this ticket may not see it.`));
