@@ -36,6 +36,7 @@ Commands:
   signal <event> <primaryKey> [--data k=v ...]
                                           signal an event (SignalEvent)
   deliveries list --webhook N [--failed]  a webhook's deliveries, newest first
+  deliveries show ID                      one delivery's attempts (cycle, number, status, latency, error)
   redeliver <deliveryId>                  send a failed delivery again (same EventId)
   redeliver --webhook N --since <ISO time>
                                           send a webhook's failed deliveries since then again
@@ -131,7 +132,7 @@ async function serve(config: Config, args: string[]): Promise<number> {
   const logger = createLogger(config);
   const service = await startService(config, logger);
   const baseUrl = config.publicUrl ?? `http://localhost:${service.port}`;
-  logger.info({ url: baseUrl, soap: `${baseUrl}${SOAP_PATH}`, database: service.db.mode }, 'webhook-agent is listening');
+  logger.info({ url: baseUrl, console: `${baseUrl}/`, soap: `${baseUrl}${SOAP_PATH}`, database: service.db.mode }, `webhook-agent is listening; operator console at ${baseUrl}/`);
   if (service.bootstrapTicket) {
     // Printed once, on the console only (not in the structured log): the quick start needs it.
     process.stdout.write(`\nFirst start: created an API ticket for associate 1 (bootstrap). Keep it; it is not shown again:\n\n  ${service.bootstrapTicket}\n\n`);

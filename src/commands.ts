@@ -12,6 +12,8 @@ import { WEBHOOK_STATE_NAMES, WebhookState, webhookStateFromName, type Associate
 import { openDatabase } from './db/dataSource';
 import { DeliveryEngine } from './delivery/engine';
 import { listDeliveries } from './delivery/queue';
+import { DeliveryLog, type DeliveryDetail } from './delivery/deliveryLog';
+import { NotFoundError } from './core/errors';
 import { createLogger } from './logger';
 
 export class UsageError extends Error {}
@@ -158,17 +160,23 @@ export async function signal(config: Config, args: string[]): Promise<number> {
 
 // ---- deliveries -------------------------------------------------------------------------
 
-const DELIVERIES_HELP = `Usage: webhook-agent deliveries list --webhook <webhookId> [--failed] [--limit N]
+const DELIVERIES_HELP = `Usage:
+  webhook-agent deliveries list --webhook <webhookId> [--failed] [--limit N]
+  webhook-agent deliveries show <deliveryId>
 
-A webhook's deliveries, newest first (default 100), one a line: delivery id, status, attempts in
-the current cycle, event, primary key, EventId, created, the last attempt's error.
+list: a webhook's deliveries, newest first (default 100), one a line: delivery id, status, attempts
+in the current cycle, event, primary key, EventId, created, the last attempt's error.
 --failed lists only failed ones (those webhook-agent redeliver sends again).
+show: the delivery, then its attempts one a line: cycle, attempt number, time, outcome
+(succeeded, failed, unknown = not settled), HTTP status (- for none), latency in ms, error,
+the answer's start.
 `;
 
 export async function deliveries(config: Config, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (wantsHelp(args, DELIVERIES_HELP)) return 0;
-  if (sub !== 'list') throw new UsageError(sub ? `Unknown deliveries command ${JSON.stringify(sub)}.` : 'deliveries needs a command: list.');
+  if (sub === 'show') return showDelivery(config, rest);
+  if (sub !== 'list') throw new UsageError(sub ? `Unknown deliveries command ${JSON.stringify(sub)}.` : 'deliveries needs a command: list or show.');
   const { values } = parseArgs({ args: rest, options: { webhook: { type: 'string' }, failed: { type: 'boolean' }, limit: { type: 'string' } }, strict: true });
   const webhookId = positiveId(values.webhook, '--webhook <webhookId>', 'deliveries list');
   const limit = values.limit === undefined ? 100 : Number(values.limit);
@@ -181,6 +189,30 @@ export async function deliveries(config: Config, args: string[]): Promise<number
     const rows = await listDeliveries(ds, webhookId, { failedOnly: values.failed, limit });
     for (const d of rows) {
       process.stdout.write(`${d.deliveryId}\t${d.status}\t${d.attempts}\t${d.eventName}\t${d.primaryKey}\t${d.eventId}\t${new Date(d.createdAt).toISOString()}\t${oneLine(d.lastError)}\n`);
+    }
+    return 0;
+  });
+}
+
+async function showDelivery(config: Config, args: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args, options: {}, allowPositionals: true, strict: true });
+  const deliveryId = positionals[0];
+  if (positionals.length !== 1 || !/^\d{1,18}$/.test(deliveryId)) throw new UsageError('deliveries show needs one delivery id (a whole number, see webhook-agent deliveries list).');
+  return asOperator(config, async ({ ds, manager }) => {
+    let delivery: DeliveryDetail;
+    try {
+      delivery = await new DeliveryLog(ds, manager).getDelivery(deliveryId, CLI_ACTOR);
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+      process.stderr.write(`There is no delivery ${deliveryId} of an existing webhook; see webhook-agent deliveries list --webhook ID.\n`);
+      return 1;
+    }
+    const d = delivery;
+    process.stdout.write(`delivery ${d.deliveryId}\t${d.status}\twebhook ${d.webhookId}\t${d.eventName}\t${d.primaryKey}\t${d.eventId}\tcycle ${d.cycle}\t${new Date(d.createdAt).toISOString()}\n`);
+    if (d.attemptLog.length === 0) process.stdout.write('no attempts yet\n');
+    for (const a of d.attemptLog) {
+      const status = a.httpStatus === null ? '-' : String(a.httpStatus);
+      process.stdout.write(`${a.cycle}\t${a.attemptNumber}\t${new Date(a.attemptedAt).toISOString()}\t${a.outcome}\t${status}\t${a.latencyMs}\t${oneLine(a.error)}\t${oneLine(a.responseBody).slice(0, 200)}\n`);
     }
     return 0;
   });

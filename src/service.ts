@@ -6,6 +6,7 @@ import { createBootstrapTicket } from './core/tickets';
 import { managerOptions, WebhookManager } from './core/WebhookManager';
 import { openDatabase, type Database } from './db/dataSource';
 import { DeliveryEngine } from './delivery/engine';
+import { mountConsole } from './console/consoleRoutes';
 import { mountHealth } from './health';
 import { createLogger, requestLogger, type Logger } from './logger';
 import { Metrics } from './metrics';
@@ -45,8 +46,9 @@ export async function startService(config: Config, logger: Logger = createLogger
     const rateLimiter = new RequestRateLimiter(config.rateLimitPerMinute);
     await mountSoapService(app, { ds: db.dataSource, manager, publicUrl: config.publicUrl, bodyLimitBytes: config.bodyLimitBytes, logger, rateLimiter });
     mountRestApi(app, { ds: db.dataSource, manager, bodyLimitBytes: config.bodyLimitBytes, logger, rateLimiter, delivery });
+    mountConsole(app);
     app.use((_req, res) => {
-      res.status(404).type('text/plain').send(`Not found. The SOAP endpoint is ${SOAP_PATH} (WSDL at ${SOAP_PATH}?wsdl).\n`);
+      res.status(404).type('text/plain').send(`Not found. The operator console is at /; the SOAP endpoint is ${SOAP_PATH} (WSDL at ${SOAP_PATH}?wsdl); REST at /api/v1 (openapi.json).\n`);
     });
 
     const bootstrapTicket = config.bootstrapTicket ? await createBootstrapTicket(db.dataSource) : null;

@@ -71,6 +71,14 @@ export async function sendTestPayload(webhook: Webhook, changedByAssociateId: nu
   const accepted = result.status === 200;
   const summary = result.error
     ? `the test POST to ${url.href} failed: ${result.error}`
-    : `${url.href} answered the test POST with ${result.statusLine ?? `HTTP ${result.status}`}`;
+    : `${url.href} answered the test POST with ${result.statusLine ?? `HTTP ${result.status}`}${bodyExcerpt(result.responseBody)}`;
   return { accepted, result, message: describeResult(result), summary };
+}
+
+/** The start of the target's answer, on one line, so a refused save says what the receiver said. */
+const BODY_EXCERPT_CHARS = 300;
+function bodyExcerpt(body: string): string {
+  const text = body.replace(/\s+/g, ' ').trim();
+  if (!text) return '';
+  return ` and the body ${JSON.stringify(text.length > BODY_EXCERPT_CHARS ? `${text.slice(0, BODY_EXCERPT_CHARS)}…` : text)}`;
 }

@@ -13,11 +13,21 @@ import { Applications1764547200000 } from './migrations/1764547200000-Applicatio
 import { SecretEnvelope1764633600000 } from './migrations/1764633600000-SecretEnvelope';
 import { ClaimPerWebhookCap1764720000000 } from './migrations/1764720000000-ClaimPerWebhookCap';
 import { TicketApplication1764806400000 } from './migrations/1764806400000-TicketApplication';
+import { AttemptCycle1765300000000 } from './migrations/1765300000000-AttemptCycle';
 import { EventTraceParent1765400000000 } from './migrations/1765400000000-EventTraceParent';
 import { SecretBox, useSecretBox } from './secretBox';
 
 export const ENTITIES = [WebhookRow, TicketRow, EventRow, DeliveryRow, DeliveryAttemptRow];
-export const MIGRATIONS = [Initial1764374400000, Delivery1764460800000, Applications1764547200000, SecretEnvelope1764633600000, ClaimPerWebhookCap1764720000000, TicketApplication1764806400000, EventTraceParent1765400000000];
+export const MIGRATIONS = [
+  Initial1764374400000,
+  Delivery1764460800000,
+  Applications1764547200000,
+  SecretEnvelope1764633600000,
+  ClaimPerWebhookCap1764720000000,
+  TicketApplication1764806400000,
+  AttemptCycle1765300000000,
+  EventTraceParent1765400000000,
+];
 
 export interface Database {
   dataSource: DataSource;

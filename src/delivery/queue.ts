@@ -145,8 +145,9 @@ export interface AttemptRecord {
 export async function insertAttempts(db: Db, workerId: string, attempts: AttemptRecord[]): Promise<void> {
   if (attempts.length === 0) return;
   await db.query(
-    `INSERT INTO delivery_attempt (delivery_id, webhook_id, event_id, attempt_number, attempted_at, http_status, latency_ms, error, response_body, worker)
-     SELECT a.*, $10 FROM unnest($1::bigint[], $2::int[], $3::uuid[], $4::int[], $5::timestamptz[], $6::int[], $7::int[], $8::text[], $9::text[]) AS a`,
+    `INSERT INTO delivery_attempt (delivery_id, webhook_id, event_id, attempt_number, attempted_at, http_status, latency_ms, error, response_body, worker, cycle)
+     SELECT a.*, $10, COALESCE((SELECT d.cycle FROM delivery d WHERE d.delivery_id = a.delivery_id), 1) FROM unnest($1::bigint[], $2::int[], $3::uuid[], $4::int[], $5::timestamptz[], $6::int[], $7::int[], $8::text[], $9::text[])
+       AS a(delivery_id, webhook_id, event_id, attempt_number, attempted_at, http_status, latency_ms, error, response_body)`,
     [
       attempts.map((a) => a.deliveryId),
       attempts.map((a) => a.webhookId),
@@ -391,7 +392,7 @@ function redeliverSql(where: string): string {
        ORDER BY d.delivery_id LIMIT $LIMIT FOR UPDATE OF d
      ), redelivered AS (
        UPDATE delivery d SET status = CASE WHEN w.state = 1 THEN 'pending' ELSE 'held' END,
-         attempts = 0, run_at = now(), locked_by = NULL, locked_until = NULL, completed_at = NULL
+         attempts = 0, cycle = d.cycle + 1, run_at = now(), locked_by = NULL, locked_until = NULL, completed_at = NULL
        FROM picked p, webhook w WHERE d.delivery_id = p.delivery_id AND w.webhook_id = d.webhook_id
        RETURNING d.delivery_id, d.event_id, d.status
      ), wake AS (

@@ -32,9 +32,9 @@ export function deliveryRouter(delivery: DeliveryEngine, limit: number): Router 
   return router;
 }
 
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
+export const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
 
-function pathWebhookId(req: Request): number {
+export function pathWebhookId(req: Request): number {
   const raw = String(req.params.id);
   if (!/^\d{1,10}$/.test(raw) || Number(raw) > 2147483647) throw badRequest(`WebhookId ${JSON.stringify(raw.slice(0, 40))} in the path must be a whole number.`, 'WebhookId');
   return Number(raw);

@@ -1,5 +1,6 @@
 import { VERSION } from '../version';
 import { WEBHOOK_STATE_NAMES } from '../core/webhook';
+import { deliveryReadPaths, deliveryReadSchemas } from './deliveryReadOpenApi';
 
 /**
  * The OpenAPI 3.1 description of the REST door, served at GET /api/v1/openapi.json. A test
@@ -185,6 +186,7 @@ export const openApiDocument = {
         responses: { '204': { description: 'Recorded with its deliveries' }, ...errors(...COMMON, 501) },
       },
     },
+    ...deliveryReadPaths,
     '/Agents/Webhook/CreateDefaultWebhook': agent('CreateDefaultWebhook', 'CreateDefaultWebhook', args({}), { '200': { description: 'Webhook', content: json(ref('Webhook')) } }),
     '/Agents/Webhook/SaveWebhook': agent('SaveWebhook', 'SaveWebhook', webhookArgs, { '200': { description: 'Webhook', content: json(ref('Webhook')) } }),
     '/Agents/Webhook/GetWebhook': agent('GetWebhook', 'GetWebhook (null for an unknown id)', idArgs, { '200': { description: 'Webhook or null', content: json({ oneOf: [ref('Webhook'), { type: 'null' }] }) } }),
@@ -316,6 +318,7 @@ export const openApiDocument = {
           Status: { type: 'string', enum: ['pending', 'held'], description: 'pending: due now; held: sent when its webhook is Active again' },
         },
       },
+      ...deliveryReadSchemas,
       JsonPatch: {
         type: 'array',
         items: {

@@ -7,6 +7,8 @@ import type { Logger } from '../logger';
 import { agentsRouter } from './agentsRoutes';
 import type { DeliveryEngine } from '../delivery/engine';
 import { deliveryRouter } from './deliveryRoutes';
+import { deliveryReadRouter } from './deliveryReadRoutes';
+import { DeliveryLog } from '../delivery/deliveryLog';
 import { callerOf, requireTicket } from './auth';
 import { filterFromJson, int32, typedEntriesFromJson, webhookInputFromJson, webhookJson, webhookResultJson, type JsonObject } from './carrierJson';
 import { badRequest, HttpError, restErrorHandler } from './errors';
@@ -80,6 +82,7 @@ export function mountRestApi(app: Express, deps: RestDependencies): void {
   });
 
   router.use(requireTicket(deps.ds, deps.rateLimiter));
+  router.use(deliveryReadRouter(new DeliveryLog(deps.ds, manager)));
 
   router.get('/Webhook/default', (_req, res) => {
     res.json(webhookJson(manager.createDefaultWebhook()));

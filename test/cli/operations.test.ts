@@ -127,6 +127,20 @@ describe('webhook-agent operator commands', () => {
 
     expect((await runCli(['deliveries', 'list'], env)).code).toBe(2);
     expect((await runCli(['deliveries', 'list', '--webhook', '987654'], env)).code).toBe(1);
+
+    // deliveries show: the delivery, then one line per attempt (cycle, number, time, outcome, status, latency, error, answer).
+    const shown = await runCli(['deliveries', 'show', rows[0][0]], env);
+    expect(shown.code).toBe(0);
+    const [head, ...attempts] = shown.stdout.trim().split('\n').map((line) => line.split('\t'));
+    expect(head.slice(0, 3)).toEqual([`delivery ${rows[0][0]}`, 'failed', `webhook ${hook.webhookId}`]);
+    expect(attempts.map((a) => [a[0], a[1], a[3], a[4], a[7]])).toEqual([
+      ['1', '1', 'failed', '503', 'ok'],
+      ['1', '2', 'failed', '503', 'ok'],
+      ['1', '3', 'failed', '503', 'ok'],
+    ]);
+    const unknown = await runCli(['deliveries', 'show', '99999999'], env);
+    expect({ code: unknown.code, stderr: unknown.stderr }).toEqual({ code: 1, stderr: expect.stringMatching(/no delivery 99999999/) });
+    expect((await runCli(['deliveries', 'show', 'abc'], env)).code).toBe(2);
   });
 
   it('every command answers --help with exit 0', async () => {

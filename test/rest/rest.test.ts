@@ -278,7 +278,7 @@ describe('errors', () => {
   it('a target that fails verification is 400 with what it answered', async () => {
     const failing = await startReceiver((_req, res) => res.writeHead(503).end('maintenance'));
     try {
-      expectError(await api('POST', '/Webhook', { body: { ...base(), TargetUrl: failing.url } }), 400, 'VerificationFailedError', /HTTP\/1\.1 503/);
+      expectError(await api('POST', '/Webhook', { body: { ...base(), TargetUrl: failing.url } }), 400, 'VerificationFailedError', /HTTP\/1\.1 503 Service Unavailable and the body "maintenance"\. The target must answer 200/);
       const tested = await api('POST', '/Webhook/Test', { body: { ...base(), TargetUrl: failing.url } });
       expect(tested.status).toBe(200);
       expect(tested.json).toMatchObject({ Success: false, Message: expect.stringContaining('maintenance') });
@@ -380,6 +380,97 @@ describe('Redelivery routes', () => {
     } finally {
       expect((await api('DELETE', `/Webhook/${hook.WebhookId}`)).status).toBe(204); // its redelivered delivery stops
       await failing.close();
+    }
+  });
+});
+
+describe('Delivery log read routes', () => {
+  const waitFor = async <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> => {
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 100))) {
+      const found = await probe();
+      if (found !== undefined) return found;
+    }
+    throw new Error(`timed out waiting for ${what}`);
+  };
+
+  it('lists, pages and filters deliveries, shows attempts by cycle with status, body and redacted headers, and counts them, scoped by application', async () => {
+    let healthy = false;
+    const target = await startReceiver((req, res) =>
+      req.headers['x-hook-test'] === 'true' || healthy ? res.writeHead(200).end('thanks') : res.writeHead(503, { 'content-type': 'text/plain' }).end('down for maintenance'),
+    );
+    const hook = await create({ TargetUrl: target.url, Events: ['rest.log'], Secret: 'log-secret', Headers: { Authorization: 'Bearer receiver-credential', 'X-Tenant': 'acme' } });
+    try {
+      const started = new Date(Date.now() - 1000).toISOString();
+      expect((await api('POST', '/Webhook/rest.log/1')).status).toBe(204);
+      expect((await api('POST', '/Webhook/rest.log/2')).status).toBe(204);
+      const failed = await waitFor('two failed deliveries', async () => {
+        const page = await api('GET', `/Webhook/${hook.WebhookId}/Deliveries?status=failed`);
+        return page.json.Deliveries.length === 2 ? page.json.Deliveries : undefined;
+      });
+      expect(failed.map((d: any) => [d.PrimaryKey, d.Status, d.Cycle, d.Attempts, d.LastError])).toEqual([
+        [2, 'failed', 1, 3, 'HTTP 503'],
+        [1, 'failed', 1, 3, 'HTTP 503'],
+      ]);
+
+      // Newest first, one a page, the cursor leads to the older one and then ends.
+      const first = await api('GET', `/Webhook/${hook.WebhookId}/Deliveries?Limit=1&since=${encodeURIComponent(started)}`);
+      expect(first.json.Deliveries.map((d: any) => d.PrimaryKey)).toEqual([2]);
+      const second = await api('GET', `/Webhook/${hook.WebhookId}/Deliveries?limit=1&before=${first.json.NextCursor}`);
+      expect({ keys: second.json.Deliveries.map((d: any) => d.PrimaryKey), next: second.json.NextCursor }).toEqual({ keys: [1], next: null });
+      expect((await api('GET', `/Webhook/${hook.WebhookId}/Deliveries?until=${encodeURIComponent(started)}`)).json.Deliveries).toEqual([]);
+      expect((await api('GET', `/Webhook/${hook.WebhookId}/Deliveries?status=succeeded`)).json.Deliveries).toEqual([]);
+
+      const detail = await api('GET', `/Webhook/Deliveries/${failed[1].DeliveryId}`);
+      expect(detail.json.AttemptLog.map((a: any) => [a.Cycle, a.AttemptNumber, a.Outcome, a.HttpStatus, a.ResponseBody, a.HeadersSent['X-SuperOffice-Retry']])).toEqual([
+        [1, 1, 'failed', 503, 'down for maintenance', '0'],
+        [1, 2, 'failed', 503, 'down for maintenance', '1'],
+        [1, 3, 'failed', 503, 'down for maintenance', '2'],
+      ]);
+      const sent = detail.json.AttemptLog[0].HeadersSent;
+      expect(sent).toMatchObject({ 'X-SuperOffice-Event': 'rest.log', 'X-SuperOffice-EventId': failed[1].EventId, 'X-Tenant': 'acme', Authorization: '(redacted)', 'X-SuperOffice-Signature': '(redacted)' });
+      expect(JSON.stringify(detail.json)).not.toMatch(/receiver-credential|log-secret/);
+
+      // A redelivery starts cycle 2; its attempt is told apart from cycle 1's.
+      healthy = true;
+      expect((await api('POST', `/Webhook/Deliveries/${failed[1].DeliveryId}/Redeliver`)).status).toBe(200);
+      const redelivered = await waitFor('the redelivery to succeed', async () => {
+        const d = await api('GET', `/Webhook/Deliveries/${failed[1].DeliveryId}`);
+        return d.json.Status === 'succeeded' ? d.json : undefined;
+      });
+      expect(redelivered.Cycle).toBe(2);
+      expect(redelivered.AttemptLog.map((a: any) => [a.Cycle, a.AttemptNumber, a.Outcome, a.HttpStatus])).toEqual([
+        [1, 1, 'failed', 503],
+        [1, 2, 'failed', 503],
+        [1, 3, 'failed', 503],
+        [2, 1, 'succeeded', 200],
+      ]);
+
+      const stats = await api('GET', `/Webhook/${hook.WebhookId}/Statistics?Bucket=600`);
+      expect(stats.json).toMatchObject({ BucketSeconds: 600, Attempts: 7, Successes: 1, Failures: 6 });
+      expect(stats.json.Buckets).toHaveLength(144);
+      expect(stats.json.Buckets.reduce((sum: number, b: any) => sum + b.Attempts, 0)).toBe(7);
+      expect(stats.json.LatencyP95Ms).toBeGreaterThanOrEqual(stats.json.LatencyP50Ms);
+      const empty = await api('GET', `/Webhook/${hook.WebhookId}/Statistics?since=2020-01-01T00:00:00Z&until=2020-01-01T01:00:00Z&bucket=900`);
+      expect(empty.json).toMatchObject({ Attempts: 0, Successes: 0, Failures: 0, LatencyP50Ms: null, LatencyP95Ms: null });
+      expect(empty.json.Buckets.map((b: any) => b.Start)).toEqual(['2020-01-01T00:00:00.000Z', '2020-01-01T00:15:00.000Z', '2020-01-01T00:30:00.000Z', '2020-01-01T00:45:00.000Z']);
+
+      // Another application's token sees none of it, as if it did not exist.
+      const other = { headers: { 'SO-AppToken': 'some-other-app' } };
+      expectError(await api('GET', `/Webhook/${hook.WebhookId}/Deliveries`, other), 404, 'NotFoundError', /no webhook/);
+      expectError(await api('GET', `/Webhook/Deliveries/${failed[1].DeliveryId}`, other), 404, 'NotFoundError', /no delivery/);
+      expectError(await api('GET', `/Webhook/${hook.WebhookId}/Statistics`, other), 404, 'NotFoundError', /no webhook/);
+
+      expectError(await api('GET', `/Webhook/${hook.WebhookId}/Deliveries?status=lost`), 400, 'ValidationError', /not a delivery status/, 'Status');
+      expectError(await api('GET', `/Webhook/${hook.WebhookId}/Deliveries?since=yesterday`), 400, 'BadRequest', /ISO-8601/, 'Since');
+      expectError(await api('GET', `/Webhook/${hook.WebhookId}/Deliveries?limit=0`), 400, 'ValidationError', /Limit/, 'Limit');
+      expectError(await api('GET', `/Webhook/${hook.WebhookId}/Deliveries?colour=red`), 400, 'BadRequest', /unknown member "colour"/, 'colour');
+      expectError(await api('GET', `/Webhook/${hook.WebhookId}/Statistics?bucket=1`), 400, 'ValidationError', /more than 1000 buckets/, 'Bucket');
+      expectError(await api('GET', '/Webhook/Deliveries/12abc'), 400, 'ValidationError', /whole number/, 'DeliveryId');
+      expectError(await api('GET', '/Webhook/Deliveries/99999999'), 404, 'NotFoundError', /no delivery 99999999/);
+      expectError(await api('GET', '/Webhook/987654/Statistics'), 404, 'NotFoundError', /987654/);
+    } finally {
+      expect((await api('DELETE', `/Webhook/${hook.WebhookId}`)).status).toBe(204);
+      await target.close();
     }
   });
 });

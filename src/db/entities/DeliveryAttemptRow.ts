@@ -15,6 +15,10 @@ export class DeliveryAttemptRow {
   @Column({ name: 'event_id', type: 'uuid' })
   eventId!: string;
 
+  /** The delivery's attempt cycle this attempt belongs to (a redelivery starts a new one). */
+  @Column({ type: 'integer' })
+  cycle!: number;
+
   @Column({ name: 'attempt_number', type: 'integer' })
   attemptNumber!: number;
 

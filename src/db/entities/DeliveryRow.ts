@@ -17,6 +17,10 @@ export class DeliveryRow {
   @Column({ type: 'varchar', length: 10 })
   status!: DeliveryStatus;
 
+  /** Attempt cycle: 1, then one more per redelivery. */
+  @Column({ type: 'integer' })
+  cycle!: number;
+
   /** Attempts recorded so far. */
   @Column({ type: 'integer' })
   attempts!: number;
