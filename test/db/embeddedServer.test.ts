@@ -115,6 +115,8 @@ describe('the embedded PostgreSQL server in DATA_DIR', () => {
     // serve's own worker is off, so that only the worker process of a later test can deliver.
     const serve = await startServe(dataDir, { RUN_WORKER: 'false' });
     running.push(serve);
+    // Printed just after the listening line, in a write of its own.
+    for (const deadline = Date.now() + 5000; !/wat_[A-Za-z0-9_-]{43}/.test(serve.stdout()) && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(serve.stdout()).toMatch(/First start: created an API ticket[\s\S]*wat_[A-Za-z0-9_-]{43}/);
     expect(serve.stdout()).toContain('"database":"embedded"');
     expect((await fetch(`http://127.0.0.1:${serve.port}/readyz`)).status).toBe(200);
