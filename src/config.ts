@@ -31,8 +31,14 @@ export interface Config {
   workerConcurrency: number;
   workerBatchSize: number;
   pollIntervalMs: number;
-  /** A claim's lease is deliveryTimeoutMs plus this. */
+  /** A claim's backstop lease is deliveryTimeoutMs plus this (used only for a claim whose worker has no heartbeat row). */
   leaseMarginMs: number;
+  /** How often a worker renews its heartbeat and releases dead workers' claims. */
+  workerHeartbeatMs: number;
+  /** A worker whose heartbeat is this old is dead: any other worker releases its claims. */
+  workerDeadAfterMs: number;
+  /** true: deliveries for a TooManyErrors webhook are kept held until it is Active again; false: none are created (NetServer). */
+  holdDeliveriesWhileTooManyErrors: boolean;
   /** SMTP for the TooManyErrors email; null: a warning is logged instead. */
   smtpUrl: string | null;
   smtpFrom: string;
@@ -169,6 +175,9 @@ export function loadConfig(env: Env = process.env): Config {
     workerBatchSize: int('WORKER_BATCH_SIZE', 50, 1, 1000),
     pollIntervalMs: int('POLL_INTERVAL_MS', 1000, 10, 60_000),
     leaseMarginMs: int('LEASE_MARGIN_MS', 30_000, 1000, 600_000),
+    workerHeartbeatMs: int('WORKER_HEARTBEAT_MS', 1000, 50, 60_000),
+    workerDeadAfterMs: int('WORKER_DEAD_AFTER_MS', 3000, 150, 600_000),
+    holdDeliveriesWhileTooManyErrors: bool('HOLD_DELIVERIES_WHILE_TOO_MANY_ERRORS', true),
     smtpUrl,
     smtpFrom: env.SMTP_FROM?.trim() || 'webhook-agent@localhost',
     smtpTimeoutMs: int('SMTP_TIMEOUT_MS', 10_000, 100, 120_000),
@@ -181,6 +190,11 @@ export function loadConfig(env: Env = process.env): Config {
     failedRetentionDays: int('FAILED_RETENTION_DAYS', 90, 1, 36_500),
     retentionIntervalMs: int('RETENTION_INTERVAL_MS', 3_600_000, 0, 604_800_000),
   };
+  if (config.workerDeadAfterMs < 2 * config.workerHeartbeatMs) {
+    problems.push(
+      `WORKER_DEAD_AFTER_MS (${config.workerDeadAfterMs}) must be at least twice WORKER_HEARTBEAT_MS (${config.workerHeartbeatMs}), or one late heartbeat makes a live worker look dead.`,
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
