@@ -51,26 +51,26 @@ export interface CounterDelta {
   resets: boolean;
   /** Failures after the last success (or all of them without one). */
   trailingFailures: number;
-  /** When each trailing failure's attempt started: those started before the webhook began failing do not count (queue.addWebhookCounters). */
-  trailingFailureStarts: Date[];
+  /** Trailing failures of probes (sent while the webhook was failing): with the first failure, only these count (queue.addWebhookCounters). */
+  trailingProbeFailures: number;
   gone: boolean;
   lastError: string | null;
 }
 
 /** One webhook's counter changes from its outcomes in completion order (applied as one atomic SQL update). */
-export function counterDelta(outcomes: Array<{ outcome: Outcome; errorText: string | null; startedAt?: Date }>): CounterDelta {
-  const delta: CounterDelta = { calls: 0, errors: 0, resets: false, trailingFailures: 0, trailingFailureStarts: [], gone: false, lastError: null };
-  for (const { outcome, errorText, startedAt } of outcomes) {
+export function counterDelta(outcomes: Array<{ outcome: Outcome; errorText: string | null; probe?: boolean }>): CounterDelta {
+  const delta: CounterDelta = { calls: 0, errors: 0, resets: false, trailingFailures: 0, trailingProbeFailures: 0, gone: false, lastError: null };
+  for (const { outcome, errorText, probe } of outcomes) {
     delta.calls += 1;
     if (outcome === 'success') {
       delta.resets = true;
       delta.trailingFailures = 0;
-      delta.trailingFailureStarts = [];
+      delta.trailingProbeFailures = 0;
       continue;
     }
     delta.errors += 1;
     delta.trailingFailures += 1;
-    delta.trailingFailureStarts.push(startedAt ?? new Date(0));
+    if (probe) delta.trailingProbeFailures += 1;
     delta.lastError = errorText;
     if (outcome === 'gone') delta.gone = true;
   }

@@ -72,6 +72,8 @@ export interface ClaimedDelivery {
   secretError?: string;
   headers: StringEntry[] | null;
   properties: TypedEntry[] | null;
+  /** Claimed while its webhook was failing: a probe (its failure adds to ConsecutiveErrors). */
+  probe: boolean;
   /** The attempt logged for this claim (result unknown until settleAttempts). */
   attemptId: string;
   /** When the claim logged it (database time). */
@@ -158,7 +160,8 @@ export async function settleAttempts(db: Db, results: AttemptResultRecord[]): Pr
  * Registers or renews this worker's heartbeat, and releases the claims of workers whose
  * heartbeat is older than `deadAfterMs` (or, for a claim whose worker has no row, whose lease
  * ran out): due at once and ahead of their webhook's backlog (run_at = created_at), their logged
- * attempts marked "result unknown". Returns how many claims it released.
+ * attempts marked "result unknown". Also holds stray pending deliveries of webhooks that are not
+ * Active. Returns how many claims it released.
  */
 export async function beatAndReleaseDeadClaims(db: Db, workerId: string, deadAfterMs: number): Promise<number> {
   const [row] = await select<{ released: number }>(
@@ -179,11 +182,17 @@ export async function beatAndReleaseDeadClaims(db: Db, workerId: string, deadAft
        UPDATE delivery_attempt a SET error = 'result unknown: worker ' || a.worker || ' stopped before recording it (the receiver may have got it)'
        FROM released r WHERE a.delivery_id = r.delivery_id AND a.outcome IS NULL AND a.error IS NULL
        RETURNING 1
+     ), stray AS (
+       -- A signal that saw the webhook Active and committed after it stopped or tripped left a
+       -- pending delivery no claim takes (claims take Active webhooks only): hold it.
+       UPDATE delivery d SET status = 'held'
+       WHERE d.status = 'pending' AND d.locked_by IS NULL AND d.webhook_id IN (SELECT webhook_id FROM webhook WHERE state <> 1)
+       RETURNING 1
      ), wake AS (
        SELECT pg_notify('${WAKE_CHANNEL}', '') FROM (SELECT 1 FROM released WHERE status = 'pending' LIMIT 1) any_pending
      )
      SELECT (SELECT count(*) FROM released)::int AS released, (SELECT count(*) FROM beat)::int AS beat,
-            (SELECT count(*) FROM unknown)::int AS unknown, (SELECT count(*) FROM wake)::int AS woken`,
+            (SELECT count(*) FROM unknown)::int AS unknown, (SELECT count(*) FROM stray)::int AS held, (SELECT count(*) FROM wake)::int AS woken`,
     [workerId, deadAfterMs],
   );
   return row.released;
@@ -199,8 +208,9 @@ export interface WebhookCounterChange {
   calls: number;
   errors: number;
   resets: boolean;
-  /** When each failure after the batch's last success started (attempt log time). */
-  trailingFailureStarts: Date[];
+  /** Failures after the batch's last success, and how many of them were probes. */
+  trailingFailures: number;
+  trailingProbeFailures: number;
   lastError: string | null;
   /** A delivery's cycle ended failed: the next probe waits this long (0: no change). */
   probePauseMs: number;
@@ -215,31 +225,26 @@ export interface WebhookCounters {
 /**
  * Adds a batch's calls and errors to its webhooks as atomic increments (other workers update
  * the same rows). Rows are locked in id order first, so concurrent batches cannot deadlock.
- * ConsecutiveErrors counts the first failure after a success, then only failures of attempts
- * started after it was recorded (failing_since): sends that were in flight together when a
- * receiver went down count once, so errors accrue at the pace of the probes.
+ * ConsecutiveErrors counts the first failure after a success, then only failures of probes
+ * (claimed while the webhook was failing, one at a time): sends that were in flight together
+ * when a receiver went down count once, so errors accrue at the pace of the probes.
  */
 export async function addWebhookCounters(db: Db, changes: WebhookCounterChange[]): Promise<WebhookCounters[]> {
   if (changes.length === 0) return [];
   const ids = changes.map((c) => c.webhookId);
   await db.query(`SELECT webhook_id FROM webhook WHERE webhook_id = ANY($1::int[]) ORDER BY webhook_id FOR UPDATE`, [ids]);
-  const failures = changes.flatMap((c) => c.trailingFailureStarts.map((at) => ({ webhookId: c.webhookId, at })));
   return select<WebhookCounters>(
     db,
     `WITH c AS (
-       SELECT * FROM unnest($1::int[], $2::int[], $3::int[], $4::bool[], $5::text[], $6::int[])
-         AS c(webhook_id, calls, errors, resets, last_error, pause_ms)
-     ), f AS (
-       SELECT * FROM unnest($7::int[], $8::timestamptz[]) AS f(webhook_id, started)
+       SELECT * FROM unnest($1::int[], $2::int[], $3::int[], $4::bool[], $5::text[], $6::int[], $7::int[], $8::int[])
+         AS c(webhook_id, calls, errors, resets, last_error, pause_ms, trailing_failures, probe_failures)
      ), base AS (
        SELECT c.*, CASE WHEN c.resets THEN NULL ELSE w.failing_since END AS since,
-              CASE WHEN c.resets THEN 0 ELSE w.consecutive_errors END AS errors_before,
-              (SELECT count(*) FROM f WHERE f.webhook_id = c.webhook_id)::int AS trailing
+              CASE WHEN c.resets THEN 0 ELSE w.consecutive_errors END AS errors_before
        FROM c JOIN webhook w ON w.webhook_id = c.webhook_id
      ), counted AS (
-       SELECT b.*, CASE WHEN b.trailing = 0 THEN 0 WHEN b.since IS NULL THEN 1
-                        ELSE (SELECT count(*) FROM f WHERE f.webhook_id = b.webhook_id AND f.started >= b.since)::int END AS counted,
-              CASE WHEN b.trailing > 0 THEN COALESCE(b.since, now()) ELSE b.since END AS failing_since
+       SELECT b.*, CASE WHEN b.trailing_failures = 0 THEN 0 WHEN b.since IS NULL THEN GREATEST(1, b.probe_failures) ELSE b.probe_failures END AS counted,
+              CASE WHEN b.trailing_failures > 0 THEN COALESCE(b.since, now()) ELSE b.since END AS failing_since
        FROM base b
      ), updated AS (
        UPDATE webhook w SET
@@ -261,8 +266,8 @@ export async function addWebhookCounters(db: Db, changes: WebhookCounterChange[]
       changes.map((c) => c.resets),
       changes.map((c) => c.lastError),
       changes.map((c) => c.probePauseMs),
-      failures.map((f) => f.webhookId),
-      failures.map((f) => f.at.toISOString()),
+      changes.map((c) => c.trailingFailures),
+      changes.map((c) => c.trailingProbeFailures),
     ],
   );
 }

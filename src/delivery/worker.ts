@@ -389,7 +389,7 @@ export class DeliveryWorker {
       const cycleFailed = new Set(batch.filter((f, i) => settlements[i].step === 'failed').map((f) => f.claim.webhookId));
       const ids = [...byWebhook.keys()].sort((a, b) => a - b);
       const deltas = ids.map((webhookId) => {
-        const delta = counterDelta(byWebhook.get(webhookId)!.map((f) => ({ outcome: f.outcome, errorText: f.errorText, startedAt: new Date(f.claim.attemptedAt) })));
+        const delta = counterDelta(byWebhook.get(webhookId)!.map((f) => ({ outcome: f.outcome, errorText: f.errorText, probe: f.claim.probe })));
         return { webhookId, ...delta, probePauseMs: cycleFailed.has(webhookId) ? probePauseMs(policy) : 0 };
       });
       const counters = await addWebhookCounters(tx, deltas);

@@ -31,6 +31,8 @@ function receivedCounts(r: CheckingReceiver): Map<string, number> {
   return counts;
 }
 
+jest.setTimeout(120_000);
+
 describe('under faults', () => {
   let t: TestService;
   const receivers: CheckingReceiver[] = [];
@@ -153,7 +155,7 @@ describe('under faults', () => {
   it('a receiver outage of 4 retry cycles under a burst (20 s at the default cycle; 5 s at a cycle of 250 ms, 1 s) leaves every webhook Active, and every delivery arrives after at most one redeliver', async () => {
     // NetServer's cycle is attempt, 1 s, attempt, 4 s, attempt: 20 s is 4 of them. The test runs
     // every wait a quarter as long, the outage too, so the proportion stays.
-    t = await startTestService({ RUN_WORKER: 'false', DELIVERY_RETRY_SCHEDULE_MS: '250,1000', POLL_INTERVAL_MS: '100' });
+    t = await startTestService({ RUN_WORKER: 'false', DELIVERY_RETRY_SCHEDULE_MS: '250,1000', POLL_INTERVAL_MS: '100', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent' });
     let down = false;
     const r = await receiver(null, () => (down ? 503 : 200), { delayMs: 5 });
     const list = await hooks(r, 'outage.burst', 5);

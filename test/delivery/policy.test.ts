@@ -23,15 +23,14 @@ describe('delivery policy', () => {
   });
 
   it('adds calls and errors and resets consecutive errors at the last success, in completion order', () => {
-    const at = (s: number) => new Date(Date.UTC(2026, 11, 1, 0, 0, s));
     const delta = counterDelta([
-      { outcome: 'failure', errorText: 'a', startedAt: at(1) },
-      { outcome: 'success', errorText: null, startedAt: at(2) },
-      { outcome: 'failure', errorText: 'b', startedAt: at(4) },
-      { outcome: 'failure', errorText: 'c', startedAt: at(3) },
+      { outcome: 'failure', errorText: 'a', probe: true },
+      { outcome: 'success', errorText: null },
+      { outcome: 'failure', errorText: 'b' },
+      { outcome: 'failure', errorText: 'c', probe: true },
     ]);
-    // The trailing failures keep their start times (queue.addWebhookCounters counts only those started after the webhook began failing).
-    expect(delta).toEqual({ calls: 4, errors: 3, resets: true, trailingFailures: 2, trailingFailureStarts: [at(4), at(3)], gone: false, lastError: 'c' });
+    // Of the trailing failures, the probes are counted apart (queue.addWebhookCounters counts only those after the first failure).
+    expect(delta).toEqual({ calls: 4, errors: 3, resets: true, trailingFailures: 2, trailingProbeFailures: 1, gone: false, lastError: 'c' });
     expect(counterDelta([{ outcome: 'gone', errorText: 'the target answered HTTP/1.1 410 Gone' }])).toMatchObject({ errors: 1, resets: false, trailingFailures: 1, gone: true });
   });
 

@@ -10,8 +10,9 @@ import { ClaimPerWebhookCap1764720000000 } from './1764720000000-ClaimPerWebhook
  *   stopped (delivery/sql/workers.ts), so a dead worker's claims come back in seconds, whatever
  *   the delivery timeout. The claim's lease (locked_until) only backs up a worker with no row.
  * - `webhook.failing_since`: set by the first failed attempt after a success; while it is set the
- *   webhook is probed (one delivery at a time). Failures of attempts sent before it was set do
- *   not add to ConsecutiveErrors: they were in flight together and say one thing.
+ *   webhook is probed (one delivery at a time). Only the first failure and failures of probes
+ *   (attempts claimed while it was set: claim_deliveries returns `probe`) add to
+ *   ConsecutiveErrors; sends in flight together when a receiver went down say one thing.
  *   `webhook.next_probe_at`: after a probe's cycle fails, the next probe waits the cycle's last wait.
  * - `webhook.ordered`: deliveries one at a time in signal order.
  * - `delivery_attempt.outcome`: null while the attempt's result is not known (it is inserted as
@@ -56,12 +57,13 @@ export class LiveClaims1765000000000 implements MigrationInterface {
       CREATE FUNCTION claim_deliveries(p_worker text, p_limit int, p_lease_ms int, p_max_in_flight int)
       RETURNS TABLE ("deliveryId" text, attempts int, "eventId" uuid, "eventName" text, "primaryKey" int, data jsonb,
                      "associateId" int, "signalledAt" timestamptz, "webhookId" int, "webhookState" int, "webhookName" text,
-                     "targetUrl" text, secret text, headers jsonb, properties jsonb)
+                     "targetUrl" text, secret text, headers jsonb, properties jsonb, probe boolean)
       LANGUAGE plpgsql VOLATILE AS $fn$
       #variable_conflict use_column
       DECLARE
         v_hook record;
         v_ids bigint[] := '{}';
+        v_probes bigint[] := '{}';
         v_picked bigint[];
         v_head bigint;
         v_live int;
@@ -118,6 +120,9 @@ export class LiveClaims1765000000000 implements MigrationInterface {
           END IF;
           IF v_picked IS NOT NULL THEN
             v_ids := v_ids || v_picked;
+            IF v_hook.probing THEN
+              v_probes := v_probes || v_picked;
+            END IF;
           END IF;
         END LOOP;
 
@@ -130,7 +135,8 @@ export class LiveClaims1765000000000 implements MigrationInterface {
           RETURNING d.delivery_id, d.event_id, d.webhook_id, d.attempts
         )
         SELECT c.delivery_id::text, c.attempts - 1, e.event_id, e.name::text, e.primary_key, e.data, e.associate_id, e.signalled_at,
-               c.webhook_id, w.state::int, w.name::text, w.target_url::text, w.secret, w.headers, w.properties
+               c.webhook_id, w.state::int, w.name::text, w.target_url::text, w.secret, w.headers, w.properties,
+               c.delivery_id = ANY (v_probes)
         FROM claimed c JOIN event e ON e.event_id = c.event_id LEFT JOIN webhook w ON w.webhook_id = c.webhook_id
         ORDER BY c.delivery_id;
       END
