@@ -112,8 +112,8 @@ export async function webhooks(config: Config, args: string[]): Promise<number> 
 }
 
 function webhookInput(w: Webhook): WebhookInput {
-  const { webhookId, name, events, targetUrl, secret, state, type, headers, properties, errorsEmail, description } = w;
-  return { webhookId, name, events, targetUrl, secret, state, type, headers, properties, errorsEmail, description };
+  const { webhookId, name, events, targetUrl, secret, state, type, headers, properties, errorsEmail, description, ordered } = w;
+  return { webhookId, name, events, targetUrl, secret, state, type, headers, properties, errorsEmail, description, ordered };
 }
 
 function describeWebhook(w: Webhook, held: number): string {
@@ -134,6 +134,7 @@ function describeWebhook(w: Webhook, held: number): string {
     ['TotalErrors', String(w.totalErrors)],
     ['ConsecutiveErrors', String(w.consecutiveErrors)],
     ['LastError', oneLine(w.lastError)],
+    ['Ordered', w.ordered ? 'true' : 'false'],
     ['HeldDeliveries', String(held)],
   ];
   return rows.map(([key, value]) => `${key}:\t${value}\n`).join('');

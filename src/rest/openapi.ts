@@ -245,6 +245,7 @@ export const openApiDocument = {
         required: [
           'WebhookId', 'Name', 'Events', 'TargetUrl', 'Secret', 'State', 'Type', 'Headers', 'Properties', 'Registered', 'RegisteredAssociate',
           'Updated', 'UpdatedAssociate', 'ErrorsEmail', 'Description', 'TotalCalls', 'TotalErrors', 'ConsecutiveErrors', 'LastError',
+          'Ordered',
         ],
         properties: {
           WebhookId: { type: 'integer', minimum: 0 },
@@ -266,6 +267,7 @@ export const openApiDocument = {
           TotalErrors: { type: 'integer', minimum: 0 },
           ConsecutiveErrors: { type: 'integer', minimum: 0 },
           LastError: nullable('string'),
+          Ordered: { type: 'boolean', description: 'Deliveries one at a time in signal order; a failing head holds the rest until its cycle ends' },
         },
       },
       WebhookInput: {
@@ -291,6 +293,7 @@ export const openApiDocument = {
           TotalErrors: nullable('integer'),
           ConsecutiveErrors: nullable('integer'),
           LastError: nullable('string'),
+          Ordered: nullable('boolean'),
         },
       },
       WebhookResult: { type: 'object', additionalProperties: false, required: ['Success', 'Message'], properties: { Success: { type: 'boolean' }, Message: { type: 'string' } } },

@@ -78,6 +78,7 @@ export async function createWebhook(manager: WebhookManager, target: string, eve
       properties: extra.properties ?? null,
       errorsEmail: extra.errorsEmail ?? null,
       description: null,
+      ordered: extra.ordered ?? false,
     },
     ACTOR,
   );
