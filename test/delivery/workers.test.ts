@@ -203,7 +203,11 @@ describe('many workers on one database', () => {
     expect(Date.now() - claimedAt).toBeGreaterThanOrEqual(leaseMs - 50);
     await waitFor('20 deliveries', () => receivedCounts(r).size === 20, 10_000);
     await waitFor('every delivery recorded', async () => (await openDeliveries(t)) === 0);
-    expect([...(await attemptsByWorker(t)).keys()]).toEqual([live.workerId]);
+    // The dead worker's claims are in the attempt log too (logged as it claimed them), result unknown.
+    expect([...(await attemptsByWorker(t)).keys()].sort()).toEqual(['dead-worker', live.workerId].sort());
+    const deadAttempts = await query(t, `SELECT outcome, error FROM delivery_attempt WHERE worker = 'dead-worker'`);
+    expect(deadAttempts).toHaveLength(20);
+    expect(deadAttempts.every((a) => a.outcome === null && /^result unknown/.test(a.error))).toBe(true);
 
     // The dead worker comes back and reports failure: it no longer holds the claims, so nothing changes.
     await settleDeliveries(t.service.db.dataSource, 'dead-worker', dead.map((c) => ({ deliveryId: c.deliveryId, step: 'retry', delayMs: 0 })));
