@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { isValidCidr } from './delivery/addressGuard';
+import { isValidCidr } from './outbound/addressGuard';
 import { parseSecretKey } from './db/secretBox';
 
 /** Everything the service reads from its environment, read once and validated at start. */

@@ -5,7 +5,6 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
 import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
@@ -13,12 +12,11 @@ import { headersToRecord, propertiesToJson } from '../core/dictionaries';
 import { WebhookState } from '../core/webhook';
 import type { Logger } from '../logger';
 import { USER_AGENT } from '../version';
-import { guardedLookup, isAllowedAddress } from './addressGuard';
-import { buildDeliveryHeaders } from './headers';
-import { sendWebhook, type SendResult } from './httpSender';
+import { guardedLookup, refuseIpLiteralTarget } from '../outbound/addressGuard';
+import { buildSignedAttempt } from '../outbound/attempt';
+import { sendWebhook, type SendResult } from '../outbound/httpSender';
 import type { DeliveryMetrics } from '../metrics';
 import type { ErrorMailer, TooManyErrorsNotice } from './notifier';
-import { buildPayload, serializePayload } from './payload';
 import { classify, counterDelta, describeFailure, nextStep, probePauseMs, shouldTrip, type DeliveryPolicy, type Outcome } from './policy';
 import {
   addWebhookCounters,
@@ -270,32 +268,21 @@ export class DeliveryWorker {
       throw new Error(claim.secretError);
     }
     if (!claim.targetUrl) throw new Error('the webhook has no TargetUrl');
-    const now = new Date();
-    const body = serializePayload(
-      buildPayload({
-        eventId: claim.eventId,
-        timestamp: new Date(claim.signalledAt),
-        eventName: claim.eventName,
-        primaryKey: claim.primaryKey,
-        data: propertiesToJson(claim.data) ?? {},
-        contextIdentifier: this.options.contextIdentifier,
-        changedByAssociateId: claim.associateId,
-        webhookName: claim.webhookName,
-        properties: propertiesToJson(claim.properties),
-      }),
-    );
-    const headers = buildDeliveryHeaders({
-      eventName: claim.eventName,
+    const { body, headers } = buildSignedAttempt({
       eventId: claim.eventId,
-      retry: claim.attempts,
+      timestamp: new Date(claim.signalledAt),
+      event: { name: claim.eventName, primaryKey: claim.primaryKey, data: propertiesToJson(claim.data) ?? {} },
+      contextIdentifier: this.options.contextIdentifier,
+      changedByAssociateId: claim.associateId,
+      webhookName: claim.webhookName,
+      properties: propertiesToJson(claim.properties),
       webhookHeaders: headersToRecord(claim.headers),
       secret: claim.secret,
-      body,
+      retry: claim.attempts,
       userAgent: USER_AGENT,
-      isTest: false,
-      now,
+      now: new Date(),
     });
-    const refusal = this.refuseIpLiteral(claim.targetUrl);
+    const refusal = refuseIpLiteralTarget(claim.targetUrl, this.options.allowPrivateTargets, this.options.allowedTargetCidrs);
     const result: SentResult = refusal
       ? { status: null, statusLine: null, error: refusal, latencyMs: 0, responseBody: '' }
       : await sendWebhook({ url: claim.targetUrl, headers, body, timeoutMs: this.options.deliveryTimeoutMs, lookup: this.lookup }, this.agents);
@@ -303,21 +290,6 @@ export class DeliveryWorker {
     const done = finished(claim, result);
     this.options.metrics?.attempt(done.outcome === 'success' ? 'success' : 'failure', result.latencyMs);
     return done;
-  }
-
-  // Node's lookup hook is not called for IP-literal hosts, so the guard checks those here.
-  private refuseIpLiteral(targetUrl: string): string | null {
-    if (this.options.allowPrivateTargets) return null;
-    let host: string;
-    try {
-      host = new URL(targetUrl).hostname.replace(/^\[|\]$/g, '');
-    } catch {
-      return null; // the sender reports the invalid URL
-    }
-    if (net.isIP(host) && !isAllowedAddress(host, this.options.allowedTargetCidrs)) {
-      return `The target address ${host} is a loopback, private, link-local or otherwise non-public address; webhooks may only target public addresses.`;
-    }
-    return null;
   }
 
   private scheduleFlush(): void {

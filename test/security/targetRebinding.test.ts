@@ -8,7 +8,7 @@
  */
 import dns from 'node:dns';
 import { ConfigError, loadConfig } from '../../src/config';
-import { checkTargetHost, isAllowedAddress, TargetAddressError } from '../../src/delivery/addressGuard';
+import { checkTargetHost, isAllowedAddress, TargetAddressError } from '../../src/outbound/addressGuard';
 import { ACTOR, waitFor } from '../delivery/helpers';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { blockOffLoopbackConnects } from '../support/loopbackOnly';
