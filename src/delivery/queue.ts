@@ -342,10 +342,8 @@ export async function releaseClaims(db: Db, workerId: string): Promise<number> {
   return row.released;
 }
 
-/** DeleteWebhook: its open deliveries stop; they and their attempts stay as a log. */
-export async function cancelOpenDeliveries(db: Db, webhookId: number): Promise<void> {
-  await db.query(`UPDATE delivery SET status = 'cancelled', completed_at = now() WHERE webhook_id = $1 AND status IN ('pending', 'held')`, [webhookId]);
-}
+/** DeleteWebhook: its open deliveries stop; they and their attempts stay as a log (db/deliveryRows.ts, so core need not import delivery). */
+export { cancelOpenDeliveries } from '../db/deliveryRows';
 
 /** succeeded / failed: done. retry: the attempt failed, due again after delayMs. */
 export type SettleStep = 'succeeded' | 'failed' | 'retry';
