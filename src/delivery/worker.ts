@@ -7,7 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import { Client } from 'pg';
-import type { DataSource } from 'typeorm';
+import type { DataSource, QueryRunner } from 'typeorm';
 import { headersToRecord, propertiesToJson } from '../core/dictionaries';
 import { WebhookState } from '../core/webhook';
 import type { Logger } from '../logger';
@@ -99,6 +99,8 @@ export class DeliveryWorker {
   private listener: Client | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private beating: Promise<void> | null = null;
+  /** The heartbeat's own connection: a beat queued behind a busy pool would make a live worker look dead. */
+  private heartbeatRunner: QueryRunner | null = null;
   private readonly agents: { http: http.Agent; https: https.Agent };
   private readonly lookup;
   /** Deliveries this worker has sent an attempt for (counts, for tests and the bench). */
@@ -163,6 +165,8 @@ export class DeliveryWorker {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = null;
     await this.beating;
+    await this.heartbeatRunner?.release().catch(() => undefined);
+    this.heartbeatRunner = null;
     await retireWorker(this.ds, this.workerId).catch(() => undefined);
     await this.listener?.end().catch(() => undefined);
     this.listener = null;
@@ -175,19 +179,33 @@ export class DeliveryWorker {
    * heartbeat stopped (they come back due now, in seconds rather than after a lease).
    */
   private beat(): Promise<void> {
-    this.beating ??= beatAndReleaseDeadClaims(this.ds, this.workerId, this.options.deadAfterMs)
+    this.beating ??= this.heartbeatConnection()
+      .then((runner) => beatAndReleaseDeadClaims(runner.manager, this.workerId, this.options.deadAfterMs))
       .then(
         (released) => {
           if (released === 0) return;
           this.logger.warn({ released }, "released a dead worker's claims; they are sent again now");
           this.wake();
         },
-        (error: unknown) => this.logger.error({ err: (error as Error).message }, 'renewing the worker heartbeat failed; retrying'),
+        (error: unknown) => {
+          this.logger.error({ err: (error as Error).message }, 'renewing the worker heartbeat failed; retrying');
+          // The connection may be broken (a database restart): take a fresh one next time.
+          void this.heartbeatRunner?.release().catch(() => undefined);
+          this.heartbeatRunner = null;
+        },
       )
       .finally(() => {
         this.beating = null;
       });
     return this.beating;
+  }
+
+  private async heartbeatConnection(): Promise<QueryRunner> {
+    if (this.heartbeatRunner && !this.heartbeatRunner.isReleased) return this.heartbeatRunner;
+    const runner = this.ds.createQueryRunner();
+    await runner.connect();
+    this.heartbeatRunner = runner;
+    return runner;
   }
 
   /** Phases "claim" then "attempt": claims due deliveries in batches and sends each. */

@@ -185,7 +185,7 @@ describe('many workers on one database', () => {
     expect((await t.service.manager.getWebhook(hook.webhookId))!.totalCalls).toBe(2000);
   });
 
-  it("a dead worker's claims are taken again once their lease expires, and its late settlement changes nothing", async () => {
+  it("a dead worker's claims with no heartbeat row are taken again once their backstop lease expires, and its late settlement changes nothing", async () => {
     await service();
     const r = await receiver(null);
     await createHooks(t, r, 'lease.test', 1);
@@ -247,7 +247,7 @@ describe('many workers on one database', () => {
     expect([...byWorker.values()].every((n) => n > 0)).toBe(true);
   });
 
-  serverOnly('a worker process killed with SIGKILL mid-burst loses nothing: a new worker delivers every EventId after the lease [PostgreSQL server]', async () => {
+  serverOnly("a worker process killed with SIGKILL mid-burst loses nothing: a new worker delivers every EventId once the dead worker's heartbeat is stale [PostgreSQL server]", async () => {
     expect(fs.existsSync(CLI)).toBe(true);
     await service({ WORKER_CONCURRENCY: '8' });
     const r = await receiver(null, () => 200, { delayMs: 10 }); // about 800 deliveries/s: the kill lands mid-burst
@@ -260,7 +260,7 @@ describe('many workers on one database', () => {
     await new Promise((resolve) => first.child.once('exit', resolve));
     const afterKill = receivedCounts(r).size;
     expect(afterKill).toBeLessThan(2000);
-    // It died holding claims: only their leases can give them back.
+    // It died holding claims: another worker releases them once its heartbeat is WORKER_DEAD_AFTER_MS old.
     const [{ held }] = await query(t, `SELECT count(*)::int AS held FROM delivery WHERE status = 'pending' AND locked_by IS NOT NULL`);
     expect(held).toBeGreaterThan(0);
 
