@@ -11,7 +11,7 @@ import { managerOptions, WebhookManager } from './core/WebhookManager';
 import { WEBHOOK_STATE_NAMES, WebhookState, webhookStateFromName, type AssociateRef, type TypedEntry, type Webhook, type WebhookInput } from './core/webhook';
 import { openDatabase } from './db/dataSource';
 import { DeliveryEngine } from './delivery/engine';
-import { listDeliveries } from './delivery/queue';
+import { heldCounts, listDeliveries } from './delivery/queue';
 import { DeliveryLog, type DeliveryDetail } from './delivery/deliveryLog';
 import { NotFoundError } from './core/errors';
 import { createLogger } from './logger';
@@ -60,7 +60,8 @@ const oneLine = (text: string | null) => (text ?? '').replace(/\s+/g, ' ').trim(
 
 const WEBHOOKS_HELP = `Usage:
   webhook-agent webhooks list [--name TEXT] [--event EVENT] [--state Active|Stopped|TooManyErrors]
-      one webhook a line: id, state, name, target, events, calls, errors, consecutive errors
+      one webhook a line: id, state, name, target, events, calls, errors, consecutive errors,
+      held deliveries (waiting for the webhook to be Active again)
   webhook-agent webhooks show <webhookId>      every field (the Secret only as set / not set)
   webhook-agent webhooks stop <webhookId>      set it Stopped: its deliveries are held
   webhook-agent webhooks start <webhookId>     set it Active again; the target is verified first
@@ -79,23 +80,28 @@ export async function webhooks(config: Config, args: string[]): Promise<number> 
       if (state === undefined || state === WebhookState.Unknown) throw new UsageError('--state must be Active, Stopped or TooManyErrors.');
       statusFilter = state;
     }
-    const list = await asOperator(config, ({ manager }) => manager.getAllWebhooks({ nameFilter: values.name ?? null, eventFilter: values.event ?? null, statusFilter }, CLI_ACTOR));
+    const [list, held] = await asOperator(config, async ({ ds, manager }) => {
+      const found = await manager.getAllWebhooks({ nameFilter: values.name ?? null, eventFilter: values.event ?? null, statusFilter }, CLI_ACTOR);
+      return [found, await heldCounts(ds, found.map((w) => w.webhookId))] as const;
+    });
     for (const w of list) {
-      process.stdout.write(`${w.webhookId}\t${stateName(w.state)}\t${oneLine(w.name)}\t${w.targetUrl ?? ''}\t${w.events.join(',')}\t${w.totalCalls}\t${w.totalErrors}\t${w.consecutiveErrors}\n`);
+      process.stdout.write(
+        `${w.webhookId}\t${stateName(w.state)}\t${oneLine(w.name)}\t${w.targetUrl ?? ''}\t${w.events.join(',')}\t${w.totalCalls}\t${w.totalErrors}\t${w.consecutiveErrors}\t${held.get(w.webhookId) ?? 0}\n`,
+      );
     }
     return 0;
   }
   if (sub === 'show' || sub === 'stop' || sub === 'start') {
     if (rest.length !== 1) throw new UsageError(`webhooks ${sub} takes one webhook id.`);
     const id = positiveId(rest[0], 'the webhook id', `webhooks ${sub}`);
-    return asOperator(config, async ({ manager }) => {
+    return asOperator(config, async ({ ds, manager }) => {
       const webhook = await manager.getWebhook(id, CLI_ACTOR);
       if (!webhook) {
         process.stderr.write(`There is no webhook with id ${id}; see webhook-agent webhooks list.\n`);
         return 1;
       }
       if (sub === 'show') {
-        process.stdout.write(describeWebhook(webhook));
+        process.stdout.write(describeWebhook(webhook, (await heldCounts(ds, [id])).get(id) ?? 0));
         return 0;
       }
       const to = sub === 'start' ? WebhookState.Active : WebhookState.Stopped;
@@ -108,11 +114,11 @@ export async function webhooks(config: Config, args: string[]): Promise<number> 
 }
 
 function webhookInput(w: Webhook): WebhookInput {
-  const { webhookId, name, events, targetUrl, secret, state, type, headers, properties, errorsEmail, description } = w;
-  return { webhookId, name, events, targetUrl, secret, state, type, headers, properties, errorsEmail, description };
+  const { webhookId, name, events, targetUrl, secret, state, type, headers, properties, errorsEmail, description, ordered } = w;
+  return { webhookId, name, events, targetUrl, secret, state, type, headers, properties, errorsEmail, description, ordered };
 }
 
-function describeWebhook(w: Webhook): string {
+function describeWebhook(w: Webhook, held: number): string {
   const rows: Array<[string, string]> = [
     ['WebhookId', String(w.webhookId)],
     ['Name', oneLine(w.name)],
@@ -130,6 +136,8 @@ function describeWebhook(w: Webhook): string {
     ['TotalErrors', String(w.totalErrors)],
     ['ConsecutiveErrors', String(w.consecutiveErrors)],
     ['LastError', oneLine(w.lastError)],
+    ['Ordered', w.ordered ? 'true' : 'false'],
+    ['HeldDeliveries', String(held)],
   ];
   return rows.map(([key, value]) => `${key}:\t${value}\n`).join('');
 }

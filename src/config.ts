@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { isValidCidr } from './delivery/addressGuard';
+import { isValidCidr } from './outbound/addressGuard';
 import { parseSecretKey } from './db/secretBox';
 
 /** Everything the service reads from its environment, read once and validated at start. */
@@ -31,8 +31,14 @@ export interface Config {
   workerConcurrency: number;
   workerBatchSize: number;
   pollIntervalMs: number;
-  /** A claim's lease is deliveryTimeoutMs plus this. */
+  /** A claim's backstop lease is deliveryTimeoutMs plus this (used only for a claim whose worker has no heartbeat row). */
   leaseMarginMs: number;
+  /** How often a worker renews its heartbeat and releases dead workers' claims. */
+  workerHeartbeatMs: number;
+  /** A worker whose heartbeat is this old is dead: any other worker releases its claims. */
+  workerDeadAfterMs: number;
+  /** true: deliveries for a TooManyErrors webhook are kept held until it is Active again; false: none are created (NetServer). */
+  holdDeliveriesWhileTooManyErrors: boolean;
   /** SMTP for the TooManyErrors email; null: a warning is logged instead. */
   smtpUrl: string | null;
   smtpFrom: string;
@@ -183,6 +189,9 @@ export function loadConfig(env: Env = process.env): Config {
     workerBatchSize: int('WORKER_BATCH_SIZE', 50, 1, 1000),
     pollIntervalMs: int('POLL_INTERVAL_MS', 1000, 10, 60_000),
     leaseMarginMs: int('LEASE_MARGIN_MS', 30_000, 1000, 600_000),
+    workerHeartbeatMs: int('WORKER_HEARTBEAT_MS', 1000, 50, 60_000),
+    workerDeadAfterMs: int('WORKER_DEAD_AFTER_MS', 3000, 150, 600_000),
+    holdDeliveriesWhileTooManyErrors: bool('HOLD_DELIVERIES_WHILE_TOO_MANY_ERRORS', true),
     smtpUrl,
     smtpFrom: env.SMTP_FROM?.trim() || 'webhook-agent@localhost',
     smtpTimeoutMs: int('SMTP_TIMEOUT_MS', 10_000, 100, 120_000),
@@ -197,6 +206,11 @@ export function loadConfig(env: Env = process.env): Config {
     metricsPort,
     otlpTracing: otlpEndpoint !== null && !otelDisabled,
   };
+  if (config.workerDeadAfterMs < 2 * config.workerHeartbeatMs) {
+    problems.push(
+      `WORKER_DEAD_AFTER_MS (${config.workerDeadAfterMs}) must be at least twice WORKER_HEARTBEAT_MS (${config.workerHeartbeatMs}), or one late heartbeat makes a live worker look dead.`,
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

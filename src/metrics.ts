@@ -51,7 +51,8 @@ export class Metrics implements DeliveryMetrics {
       async collect() {
         const [row] = (await ds.query(
           `SELECT count(*) FILTER (WHERE locked_by IS NULL AND run_at <= now())::int AS due,
-                  count(*) FILTER (WHERE locked_by IS NOT NULL AND locked_until > now())::int AS in_flight
+                  -- A live claim may outlast its lease (its worker's heartbeat keeps it): claimed is in flight.
+                  count(*) FILTER (WHERE locked_by IS NOT NULL)::int AS in_flight
            FROM delivery WHERE status = 'pending'`,
         )) as Array<{ due: number; in_flight: number }>;
         this.set({ state: 'due' }, row.due);

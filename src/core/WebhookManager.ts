@@ -1,7 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Config } from '../config';
 import { deleteWebhookRow, findWebhook, insertWebhook, listWebhooks, updateWebhook } from '../db/webhookRepository';
-import { cancelOpenDeliveries } from '../delivery/queue';
+import { cancelOpenDeliveries } from '../db/deliveryRows';
 import { callerContext, canAccess, listScope, type Caller, type CallerContext } from './caller';
 import { NotFoundError, NotImplementedError, ValidationError, VerificationFailedError } from './errors';
 import { refuseTargetAddress, sendTestPayload, type VerifierOptions } from './targetVerifier';

@@ -1,8 +1,7 @@
 import crypto from 'node:crypto';
-import { checkTargetHost, guardedLookup, TargetAddressError } from '../delivery/addressGuard';
-import { buildDeliveryHeaders } from '../delivery/headers';
-import { describeResult, sendWebhook, type SendResult } from '../delivery/httpSender';
-import { buildTestPayload, serializePayload, TEST_EVENT_NAME } from '../delivery/payload';
+import { checkTargetHost, guardedLookup, TargetAddressError } from '../outbound/addressGuard';
+import { buildSignedAttempt } from '../outbound/attempt';
+import { describeResult, sendWebhook, type SendResult } from '../outbound/httpSender';
 import { traceVerification } from '../tracing';
 import { USER_AGENT } from '../version';
 import { propertiesToJson, headersToRecord } from './dictionaries';
@@ -42,27 +41,19 @@ export async function sendTestPayload(webhook: Webhook, changedByAssociateId: nu
   const url = new URL(webhook.targetUrl!);
   const refused = await refuseTargetAddress(url.href, options);
   if (refused !== null) return { accepted: false, result: null, message: refused, summary: refused };
-  const eventId = crypto.randomUUID();
   const now = new Date();
-  const body = serializePayload(
-    buildTestPayload({
-      eventId,
-      timestamp: now,
-      contextIdentifier: options.contextIdentifier,
-      changedByAssociateId,
-      webhookName: webhook.name,
-      properties: propertiesToJson(webhook.properties),
-    }),
-  );
-  const headers = buildDeliveryHeaders({
-    eventName: TEST_EVENT_NAME,
-    eventId,
-    retry: 0,
+  const { body, headers } = buildSignedAttempt({
+    eventId: crypto.randomUUID(),
+    timestamp: now,
+    event: null,
+    contextIdentifier: options.contextIdentifier,
+    changedByAssociateId,
+    webhookName: webhook.name,
+    properties: propertiesToJson(webhook.properties),
     webhookHeaders: headersToRecord(webhook.headers),
     secret: webhook.secret,
-    body,
+    retry: 0,
     userAgent: USER_AGENT,
-    isTest: true,
     now,
   });
   const result = await traceVerification(url.href, webhook.webhookId, headers, (sent) =>

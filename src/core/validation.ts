@@ -1,5 +1,5 @@
-import { PAYLOAD_FIELD_NAMES } from '../delivery/payload';
-import { isReservedHeaderName } from '../delivery/headers';
+import { PAYLOAD_FIELD_NAMES } from '../outbound/payload';
+import { isReservedHeaderName } from '../outbound/headers';
 import { ValidationError } from './errors';
 import { WebhookState, type StringEntry, type TypedEntry, type WebhookInput } from './webhook';
 

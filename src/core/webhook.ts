@@ -56,6 +56,8 @@ export interface Webhook {
   totalErrors: number;
   consecutiveErrors: number;
   lastError: string | null;
+  /** Deliveries one at a time in signal order; a failing head holds the rest until its cycle ends. Absent: false. */
+  ordered?: boolean;
   /** SHA-256 of the ApplicationToken it was saved with (its owner, see caller.ts); null: none. Never sent to clients. */
   application: string | null;
 }
@@ -63,7 +65,7 @@ export interface Webhook {
 /** What a client may send when saving: system-owned fields are ignored. */
 export type WebhookInput = Pick<
   Webhook,
-  'webhookId' | 'name' | 'events' | 'targetUrl' | 'secret' | 'state' | 'type' | 'headers' | 'properties' | 'errorsEmail' | 'description'
+  'webhookId' | 'name' | 'events' | 'targetUrl' | 'secret' | 'state' | 'type' | 'headers' | 'properties' | 'errorsEmail' | 'description' | 'ordered'
 >;
 
 export interface WebhookResult {
@@ -99,6 +101,7 @@ export function createDefaultWebhook(): Webhook {
     totalErrors: 0,
     consecutiveErrors: 0,
     lastError: null,
+    ordered: false,
     application: null,
   };
 }

@@ -13,6 +13,7 @@ import { Applications1764547200000 } from './migrations/1764547200000-Applicatio
 import { SecretEnvelope1764633600000 } from './migrations/1764633600000-SecretEnvelope';
 import { ClaimPerWebhookCap1764720000000 } from './migrations/1764720000000-ClaimPerWebhookCap';
 import { TicketApplication1764806400000 } from './migrations/1764806400000-TicketApplication';
+import { LiveClaims1765000000000 } from './migrations/1765000000000-LiveClaims';
 import { AttemptCycle1765300000000 } from './migrations/1765300000000-AttemptCycle';
 import { EventTraceParent1765400000000 } from './migrations/1765400000000-EventTraceParent';
 import { SecretBox, useSecretBox } from './secretBox';
@@ -25,6 +26,7 @@ export const MIGRATIONS = [
   SecretEnvelope1764633600000,
   ClaimPerWebhookCap1764720000000,
   TicketApplication1764806400000,
+  LiveClaims1765000000000,
   AttemptCycle1765300000000,
   EventTraceParent1765400000000,
 ];

@@ -29,6 +29,7 @@ export function rowToWebhook(row: WebhookRow, box?: SecretBox): Webhook {
     totalErrors: row.totalErrors,
     consecutiveErrors: row.consecutiveErrors,
     lastError: row.lastError,
+    ordered: row.ordered ?? false,
     application: row.applicationHash ?? null,
   };
 }
@@ -55,6 +56,7 @@ function webhookToRow(webhook: Webhook, box: SecretBox): Partial<WebhookRow> {
     totalErrors: webhook.totalErrors,
     consecutiveErrors: webhook.consecutiveErrors,
     lastError: webhook.lastError,
+    ordered: webhook.ordered ?? false,
     applicationHash: webhook.application,
   };
 }
@@ -66,7 +68,7 @@ const SELECT_WEBHOOK = `SELECT webhook_id AS "webhookId", name, events, target_u
   registered_associate_name AS "registeredAssociateName", updated, updated_associate_id AS "updatedAssociateId",
   updated_associate_name AS "updatedAssociateName", errors_email AS "errorsEmail", description,
   total_calls AS "totalCalls", total_errors AS "totalErrors", consecutive_errors AS "consecutiveErrors", last_error AS "lastError",
-  application_hash AS "applicationHash"
+  application_hash AS "applicationHash", ordered
   FROM webhook`;
 
 export async function findWebhook(db: Db, webhookId: number, lock = false): Promise<Webhook | null> {

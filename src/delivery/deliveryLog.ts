@@ -23,8 +23,8 @@ import {
   type DeliveryStatusName,
 } from '../db/deliveryLogRepository';
 import { USER_AGENT } from '../version';
-import { buildDeliveryHeaders } from './headers';
-import { isStandardWebhooksSecret } from './signer';
+import { buildDeliveryHeaders } from '../outbound/headers';
+import { isStandardWebhooksSecret } from '../outbound/signer';
 
 export { DELIVERY_STATUS_NAMES, type DeliveryLogRow, type DeliveryStatusName, type AttemptBucket };
 

@@ -45,7 +45,9 @@ export class DeliveryEngine {
   /** Returns once the event and its deliveries are committed. */
   async signalEvent(eventName: string, primaryKey: number, data: TypedEntry[] | null, actor: AssociateRef): Promise<SignalledEvent> {
     validateSignal(eventName, primaryKey, data);
-    const signalled = await traceSignal(eventName, (traceParent) => recordEvent(this.ds, eventName, primaryKey, data, actor.associateId, traceParent));
+    const signalled = await traceSignal(eventName, (traceParent) =>
+      recordEvent(this.ds, eventName, primaryKey, data, actor.associateId, { traceParent, holdForTooManyErrors: this.config.holdDeliveriesWhileTooManyErrors }),
+    );
     if (signalled.deliveries > 0) this.wakeSoon();
     return signalled;
   }
@@ -56,7 +58,7 @@ export class DeliveryEngine {
       if (to === WebhookState.Active) await releaseHeldDeliveries(tx, webhook.webhookId);
       else await holdOpenDeliveries(tx, [webhook.webhookId]);
     }
-    const deliveries = await emitStateChangeEvent(tx, webhook.webhookId, webhook.name, from, to, actor.associateId, null);
+    const deliveries = await emitStateChangeEvent(tx, webhook.webhookId, webhook.name, from, to, actor.associateId, null, this.config.holdDeliveriesWhileTooManyErrors);
     // Still inside the transaction: the worker cannot see these rows yet, so wake it once more shortly after.
     if (deliveries > 0 || to === WebhookState.Active) this.wakeSoon(50);
   }
@@ -153,8 +155,11 @@ export function workerOptions(config: Config) {
   return {
     concurrency: config.workerConcurrency,
     batchSize: config.workerBatchSize,
-    // A claim must outlast the slowest send plus recording it.
+    // Only a backstop: live workers keep their claims by heartbeat (worker.ts beat()).
     leaseMs: config.deliveryTimeoutMs + config.leaseMarginMs,
+    heartbeatMs: config.workerHeartbeatMs,
+    deadAfterMs: config.workerDeadAfterMs,
+    holdForTooManyErrors: config.holdDeliveriesWhileTooManyErrors,
     pollIntervalMs: config.pollIntervalMs,
     deliveryTimeoutMs: config.deliveryTimeoutMs,
     allowPrivateTargets: config.allowPrivateTargets,

@@ -51,26 +51,38 @@ export interface CounterDelta {
   resets: boolean;
   /** Failures after the last success (or all of them without one). */
   trailingFailures: number;
+  /** Trailing failures of probes (sent while the webhook was failing): with the first failure, only these count (queue.addWebhookCounters). */
+  trailingProbeFailures: number;
   gone: boolean;
   lastError: string | null;
 }
 
 /** One webhook's counter changes from its outcomes in completion order (applied as one atomic SQL update). */
-export function counterDelta(outcomes: Array<{ outcome: Outcome; errorText: string | null }>): CounterDelta {
-  const delta: CounterDelta = { calls: 0, errors: 0, resets: false, trailingFailures: 0, gone: false, lastError: null };
-  for (const { outcome, errorText } of outcomes) {
+export function counterDelta(outcomes: Array<{ outcome: Outcome; errorText: string | null; probe?: boolean }>): CounterDelta {
+  const delta: CounterDelta = { calls: 0, errors: 0, resets: false, trailingFailures: 0, trailingProbeFailures: 0, gone: false, lastError: null };
+  for (const { outcome, errorText, probe } of outcomes) {
     delta.calls += 1;
     if (outcome === 'success') {
       delta.resets = true;
       delta.trailingFailures = 0;
+      delta.trailingProbeFailures = 0;
       continue;
     }
     delta.errors += 1;
     delta.trailingFailures += 1;
+    if (probe) delta.trailingProbeFailures += 1;
     delta.lastError = errorText;
     if (outcome === 'gone') delta.gone = true;
   }
   return delta;
+}
+
+/**
+ * How long a failing webhook waits before its next probe, after a probe's cycle failed: the
+ * cycle's last wait, so consecutive errors accrue at the pace of NetServer's serial cycle.
+ */
+export function probePauseMs(policy: DeliveryPolicy): number {
+  return policy.retryScheduleMs[policy.retryScheduleMs.length - 1] ?? 0;
 }
 
 /** An Active webhook trips to TooManyErrors on 410 Gone or at the consecutive error limit. */

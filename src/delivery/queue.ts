@@ -32,21 +32,23 @@ export interface NewEvent {
  * Stores an event and one pending delivery per Active webhook subscribed to its name (the GIN
  * index answers `events @> ARRAY[name]`), in one statement; notifies listening workers at commit.
  */
-export async function insertEventWithDeliveries(db: Db, event: NewEvent): Promise<number> {
+export async function insertEventWithDeliveries(db: Db, event: NewEvent, holdForTooManyErrors = true): Promise<number> {
   const [row] = await select<{ deliveries: number }>(
     db,
+    // State 1 Active: pending. State 3 TooManyErrors (unless $6 is false): held, sent once it is Active again.
     `WITH ev AS (
-       INSERT INTO event (event_id, name, primary_key, data, associate_id, trace_parent) VALUES ($1::uuid, $2::text, $3::int, $4::jsonb, $5::int, $6::text)
+       INSERT INTO event (event_id, name, primary_key, data, associate_id, trace_parent) VALUES ($1::uuid, $2::text, $3::int, $4::jsonb, $5::int, $7::text)
        RETURNING event_id
      ), d AS (
-       INSERT INTO delivery (event_id, webhook_id)
-       SELECT ev.event_id, w.webhook_id FROM ev, webhook w WHERE w.state = 1 AND w.events @> ARRAY[$2::text]
-       RETURNING 1
+       INSERT INTO delivery (event_id, webhook_id, status)
+       SELECT ev.event_id, w.webhook_id, CASE WHEN w.state = 1 THEN 'pending' ELSE 'held' END
+       FROM ev, webhook w WHERE (w.state = 1 OR w.state = 3 AND $6::bool) AND w.events @> ARRAY[$2::text]
+       RETURNING status
      ), wake AS (
-       SELECT pg_notify('${WAKE_CHANNEL}', '') FROM (SELECT 1 FROM d LIMIT 1) any_delivery
+       SELECT pg_notify('${WAKE_CHANNEL}', '') FROM (SELECT 1 FROM d WHERE status = 'pending' LIMIT 1) any_delivery
      )
-     SELECT (SELECT count(*) FROM d)::int AS deliveries, (SELECT count(*) FROM wake)::int AS woken`,
-    [event.eventId, event.name, event.primaryKey, event.data === null ? null : JSON.stringify(event.data), event.associateId, event.traceParent ?? null],
+     SELECT (SELECT count(*) FROM d WHERE status = 'pending')::int AS deliveries, (SELECT count(*) FROM wake)::int AS woken`,
+    [event.eventId, event.name, event.primaryKey, event.data === null ? null : JSON.stringify(event.data), event.associateId, holdForTooManyErrors, event.traceParent ?? null],
   );
   return row.deliveries;
 }
@@ -72,25 +74,39 @@ export interface ClaimedDelivery {
   secretError?: string;
   headers: StringEntry[] | null;
   properties: TypedEntry[] | null;
+  /** Claimed while its webhook was failing: a probe (its failure adds to ConsecutiveErrors). */
+  probe: boolean;
+  /** The attempt logged for this claim (result unknown until settleAttempts). */
+  attemptId: string;
+  /** When the claim logged it (database time). */
+  attemptedAt: Date;
   /** The signal's W3C traceparent; read only while tracing is on (readTraceParents). */
   traceParent?: string | null;
 }
 
 /**
- * Claims up to `limit` due deliveries for `workerId`, skipping rows other workers hold, and no
- * more than `maxInFlightPerWebhook` claimed-and-unfinished (live lease) deliveries per webhook
- * across all workers (WEBHOOK_MAX_IN_FLIGHT; omitted: no cap), so one slow receiver cannot take
- * every worker's slots. The lease moves run_at to the lease expiry, so a dead worker's claims
- * fall due again by themselves. The statement is the function claim_due_deliveries (migration
- * ClaimPerWebhookCap1764720000000, which says why it is a function): one round trip.
+ * Claims up to `limit` due deliveries for `workerId` and logs an attempt for each, result unknown,
+ * before anything is sent: a send whose worker dies still shows in the attempt log. At most
+ * `maxInFlightPerWebhook` live claims per webhook across all workers (WEBHOOK_MAX_IN_FLIGHT;
+ * omitted: no cap); one at a time for an ordered webhook (its oldest open delivery) and for a
+ * failing one (its probe). The claim is the function claim_deliveries (migration
+ * LiveClaims1765000000000 says why it is a function and how workers share webhooks); the attempt
+ * rows are inserted in the same statement: one round trip.
  */
 export async function claimDueDeliveries(db: Db, workerId: string, limit: number, leaseMs: number, maxInFlightPerWebhook = NO_CAP): Promise<ClaimedDelivery[]> {
-  const claimed = await select<ClaimedDelivery>(db, `SELECT * FROM claim_due_deliveries($1::text, $2::int, $3::int, $4::int)`, [
-    workerId,
-    limit,
-    leaseMs,
-    maxInFlightPerWebhook,
-  ]);
+  const claimed = await select<ClaimedDelivery>(
+    db,
+    `WITH c AS (SELECT * FROM claim_deliveries($1::text, $2::int, $3::int, $4::int)),
+     started AS (
+       INSERT INTO delivery_attempt (delivery_id, webhook_id, event_id, attempt_number, attempted_at, worker, cycle)
+       SELECT c."deliveryId"::bigint, c."webhookId", c."eventId", c.attempts + 1, now(), $1, d.cycle
+       FROM c JOIN delivery d ON d.delivery_id = c."deliveryId"::bigint
+       RETURNING delivery_id, attempt_id, attempted_at
+     )
+     SELECT c.*, s.attempt_id::text AS "attemptId", s.attempted_at AS "attemptedAt"
+     FROM c JOIN started s ON s.delivery_id = c."deliveryId"::bigint ORDER BY s.attempt_id`,
+    [workerId, limit, leaseMs, maxInFlightPerWebhook],
+  );
   return openClaimSecrets(db, claimed);
 }
 
@@ -123,44 +139,85 @@ export async function readTraceParents(db: Db, claims: ClaimedDelivery[]): Promi
   for (const claim of claims) claim.traceParent = byEvent.get(claim.eventId) ?? null;
 }
 
-/** When the next pending delivery falls due (a retry, or a lease expiring), or null. */
+/** When the next unclaimed pending delivery falls due (a retry), or null. */
 export async function nextDueAt(db: Db): Promise<Date | null> {
-  const [row] = await select<{ at: Date | null }>(db, `SELECT min(run_at) AS at FROM delivery WHERE status = 'pending'`, []);
+  const [row] = await select<{ at: Date | null }>(db, `SELECT min(run_at) AS at FROM delivery WHERE status = 'pending' AND locked_by IS NULL`, []);
   return row?.at ?? null;
 }
 
-export interface AttemptRecord {
-  deliveryId: string;
-  webhookId: number;
-  eventId: string;
-  attemptNumber: number;
-  attemptedAt: Date;
+/** One attempt's result; the attempt row was logged at claim time. */
+export interface AttemptResultRecord {
+  attemptId: string;
+  outcome: 'success' | 'failure' | 'gone';
   httpStatus: number | null;
   latencyMs: number;
   error: string | null;
   responseBody: string | null;
 }
 
-/** Appends attempts to the log. */
-export async function insertAttempts(db: Db, workerId: string, attempts: AttemptRecord[]): Promise<void> {
-  if (attempts.length === 0) return;
+/** Writes the results of attempts logged at claim time (result unknown until now). */
+export async function settleAttempts(db: Db, results: AttemptResultRecord[]): Promise<void> {
+  if (results.length === 0) return;
   await db.query(
-    `INSERT INTO delivery_attempt (delivery_id, webhook_id, event_id, attempt_number, attempted_at, http_status, latency_ms, error, response_body, worker, cycle)
-     SELECT a.*, $10, COALESCE((SELECT d.cycle FROM delivery d WHERE d.delivery_id = a.delivery_id), 1) FROM unnest($1::bigint[], $2::int[], $3::uuid[], $4::int[], $5::timestamptz[], $6::int[], $7::int[], $8::text[], $9::text[])
-       AS a(delivery_id, webhook_id, event_id, attempt_number, attempted_at, http_status, latency_ms, error, response_body)`,
+    `UPDATE delivery_attempt a SET outcome = r.outcome, http_status = r.http_status, latency_ms = r.latency_ms, error = r.error, response_body = r.response_body
+     FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[]) AS r(attempt_id, outcome, http_status, latency_ms, error, response_body)
+     WHERE a.attempt_id = r.attempt_id`,
     [
-      attempts.map((a) => a.deliveryId),
-      attempts.map((a) => a.webhookId),
-      attempts.map((a) => a.eventId),
-      attempts.map((a) => a.attemptNumber),
-      attempts.map((a) => a.attemptedAt.toISOString()),
-      attempts.map((a) => a.httpStatus),
-      attempts.map((a) => a.latencyMs),
-      attempts.map((a) => a.error),
-      attempts.map((a) => a.responseBody),
-      workerId,
+      results.map((r) => r.attemptId),
+      results.map((r) => r.outcome),
+      results.map((r) => r.httpStatus),
+      results.map((r) => r.latencyMs),
+      results.map((r) => r.error),
+      results.map((r) => r.responseBody),
     ],
   );
+}
+
+/**
+ * Registers or renews this worker's heartbeat, and releases the claims of workers whose
+ * heartbeat is older than `deadAfterMs` (or, for a claim whose worker has no row, whose lease
+ * ran out): due at once and ahead of their webhook's backlog (run_at = created_at), their logged
+ * attempts marked "result unknown". Also holds stray pending deliveries of webhooks that are not
+ * Active. Returns how many claims it released.
+ */
+export async function beatAndReleaseDeadClaims(db: Db, workerId: string, deadAfterMs: number): Promise<number> {
+  const [row] = await select<{ released: number }>(
+    db,
+    `WITH beat AS (
+       INSERT INTO delivery_worker (worker_id) VALUES ($1) ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = now()
+       RETURNING 1
+     ), dead AS (
+       DELETE FROM delivery_worker WHERE worker_id <> $1 AND heartbeat_at < now() - $2::int * interval '1 millisecond'
+       RETURNING worker_id
+     ), released AS (
+       UPDATE delivery d SET locked_by = NULL, locked_until = NULL, run_at = LEAST(now(), d.created_at)
+       WHERE d.locked_by IS NOT NULL AND d.locked_by <> $1 AND d.status IN ('pending', 'held')
+         AND (d.locked_by IN (SELECT worker_id FROM dead)
+              OR d.locked_until < now() AND NOT EXISTS (SELECT 1 FROM delivery_worker w WHERE w.worker_id = d.locked_by))
+       RETURNING d.delivery_id, d.locked_by, d.status
+     ), unknown AS (
+       UPDATE delivery_attempt a SET error = 'result unknown: worker ' || a.worker || ' stopped before recording it (the receiver may have got it)'
+       FROM released r WHERE a.delivery_id = r.delivery_id AND a.outcome IS NULL AND a.error IS NULL
+       RETURNING 1
+     ), stray AS (
+       -- A signal that saw the webhook Active and committed after it stopped or tripped left a
+       -- pending delivery no claim takes (claims take Active webhooks only): hold it.
+       UPDATE delivery d SET status = 'held'
+       WHERE d.status = 'pending' AND d.locked_by IS NULL AND d.webhook_id IN (SELECT webhook_id FROM webhook WHERE state <> 1)
+       RETURNING 1
+     ), wake AS (
+       SELECT pg_notify('${WAKE_CHANNEL}', '') FROM (SELECT 1 FROM released WHERE status = 'pending' LIMIT 1) any_pending
+     )
+     SELECT (SELECT count(*) FROM released)::int AS released, (SELECT count(*) FROM beat)::int AS beat,
+            (SELECT count(*) FROM unknown)::int AS unknown, (SELECT count(*) FROM stray)::int AS held, (SELECT count(*) FROM wake)::int AS woken`,
+    [workerId, deadAfterMs],
+  );
+  return row.released;
+}
+
+/** A worker that stopped cleanly leaves the heartbeat table. */
+export async function retireWorker(db: Db, workerId: string): Promise<void> {
+  await db.query(`DELETE FROM delivery_worker WHERE worker_id = $1`, [workerId]);
 }
 
 export interface WebhookCounterChange {
@@ -168,8 +225,12 @@ export interface WebhookCounterChange {
   calls: number;
   errors: number;
   resets: boolean;
+  /** Failures after the batch's last success, and how many of them were probes. */
   trailingFailures: number;
+  trailingProbeFailures: number;
   lastError: string | null;
+  /** A delivery's cycle ended failed: the next probe waits this long (0: no change). */
+  probePauseMs: number;
 }
 
 export interface WebhookCounters {
@@ -181,6 +242,9 @@ export interface WebhookCounters {
 /**
  * Adds a batch's calls and errors to its webhooks as atomic increments (other workers update
  * the same rows). Rows are locked in id order first, so concurrent batches cannot deadlock.
+ * ConsecutiveErrors counts the first failure after a success, then only failures of probes
+ * (claimed while the webhook was failing, one at a time): sends that were in flight together
+ * when a receiver went down count once, so errors accrue at the pace of the probes.
  */
 export async function addWebhookCounters(db: Db, changes: WebhookCounterChange[]): Promise<WebhookCounters[]> {
   if (changes.length === 0) return [];
@@ -189,19 +253,39 @@ export async function addWebhookCounters(db: Db, changes: WebhookCounterChange[]
   return select<WebhookCounters>(
     db,
     `WITH c AS (
-       SELECT * FROM unnest($1::int[], $2::int[], $3::int[], $4::bool[], $5::int[], $6::text[])
-         AS c(webhook_id, calls, errors, resets, trailing_failures, last_error)
+       SELECT * FROM unnest($1::int[], $2::int[], $3::int[], $4::bool[], $5::text[], $6::int[], $7::int[], $8::int[])
+         AS c(webhook_id, calls, errors, resets, last_error, pause_ms, trailing_failures, probe_failures)
+     ), base AS (
+       SELECT c.*, CASE WHEN c.resets THEN NULL ELSE w.failing_since END AS since,
+              CASE WHEN c.resets THEN 0 ELSE w.consecutive_errors END AS errors_before
+       FROM c JOIN webhook w ON w.webhook_id = c.webhook_id
+     ), counted AS (
+       SELECT b.*, CASE WHEN b.trailing_failures = 0 THEN 0 WHEN b.since IS NULL THEN GREATEST(1, b.probe_failures) ELSE b.probe_failures END AS counted,
+              CASE WHEN b.trailing_failures > 0 THEN COALESCE(b.since, now()) ELSE b.since END AS failing_since
+       FROM base b
      ), updated AS (
        UPDATE webhook w SET
-         total_calls = w.total_calls + c.calls,
-         total_errors = w.total_errors + c.errors,
-         consecutive_errors = CASE WHEN c.resets THEN c.trailing_failures ELSE w.consecutive_errors + c.trailing_failures END,
-         last_error = COALESCE(c.last_error, w.last_error)
-       FROM c WHERE w.webhook_id = c.webhook_id
+         total_calls = w.total_calls + k.calls,
+         total_errors = w.total_errors + k.errors,
+         consecutive_errors = k.errors_before + k.counted,
+         failing_since = k.failing_since,
+         next_probe_at = CASE WHEN k.failing_since IS NULL THEN NULL
+                              WHEN k.pause_ms > 0 THEN now() + k.pause_ms * interval '1 millisecond' ELSE w.next_probe_at END,
+         last_error = COALESCE(k.last_error, w.last_error)
+       FROM counted k WHERE w.webhook_id = k.webhook_id
        RETURNING w.webhook_id, w.state, w.consecutive_errors
      )
      SELECT webhook_id AS "webhookId", state, consecutive_errors AS "consecutiveErrors" FROM updated`,
-    [ids, changes.map((c) => c.calls), changes.map((c) => c.errors), changes.map((c) => c.resets), changes.map((c) => c.trailingFailures), changes.map((c) => c.lastError)],
+    [
+      ids,
+      changes.map((c) => c.calls),
+      changes.map((c) => c.errors),
+      changes.map((c) => c.resets),
+      changes.map((c) => c.lastError),
+      changes.map((c) => c.probePauseMs),
+      changes.map((c) => c.trailingFailures),
+      changes.map((c) => c.trailingProbeFailures),
+    ],
   );
 }
 
@@ -233,15 +317,20 @@ export async function holdOpenDeliveries(db: Db, webhookIds: number[]): Promise<
   await db.query(`UPDATE delivery SET status = 'held' WHERE webhook_id = ANY($1::int[]) AND status = 'pending'`, [webhookIds]);
 }
 
-/** Held deliveries resume; one still leased to a worker waits for its lease, so it is never sent twice at once. */
+/**
+ * Held deliveries resume, due now; one still claimed by a worker stays its until settled, so it is
+ * never sent twice at once. A probe pause ends: the webhook was just verified.
+ */
 export async function releaseHeldDeliveries(db: Db, webhookId: number): Promise<void> {
   await db.query(
     `WITH released AS (
-       UPDATE delivery SET status = 'pending', run_at = GREATEST(now(), COALESCE(locked_until, now()))
+       UPDATE delivery SET status = 'pending', run_at = CASE WHEN locked_by IS NULL THEN now() ELSE run_at END
        WHERE webhook_id = $1 AND status = 'held'
        RETURNING 1
+     ), unpaused AS (
+       UPDATE webhook SET next_probe_at = NULL WHERE webhook_id = $1 AND next_probe_at IS NOT NULL RETURNING 1
      )
-     SELECT pg_notify('${WAKE_CHANNEL}', '') FROM (SELECT 1 FROM released LIMIT 1) any_released`,
+     SELECT pg_notify('${WAKE_CHANNEL}', ''), (SELECT count(*) FROM unpaused) FROM (SELECT 1 FROM released LIMIT 1) any_released`,
     [webhookId],
   );
 }
@@ -256,23 +345,25 @@ export async function releaseClaims(db: Db, workerId: string): Promise<number> {
     `WITH released AS (
        UPDATE delivery SET run_at = now(), locked_by = NULL, locked_until = NULL
        WHERE locked_by = $1 AND status IN ('pending', 'held')
-       RETURNING status
+       RETURNING delivery_id, status
+     ), unknown AS (
+       UPDATE delivery_attempt a SET error = 'result unknown: worker ' || a.worker || ' stopped before recording it (the receiver may have got it)'
+       FROM released r WHERE a.delivery_id = r.delivery_id AND a.outcome IS NULL AND a.error IS NULL
+       RETURNING 1
      ), wake AS (
        SELECT pg_notify('${WAKE_CHANNEL}', '') FROM (SELECT 1 FROM released WHERE status = 'pending' LIMIT 1) any_pending
      )
-     SELECT (SELECT count(*) FROM released)::int AS released, (SELECT count(*) FROM wake)::int AS woken`,
+     SELECT (SELECT count(*) FROM released)::int AS released, (SELECT count(*) FROM unknown)::int AS unknown, (SELECT count(*) FROM wake)::int AS woken`,
     [workerId],
   );
   return row.released;
 }
 
-/** DeleteWebhook: its open deliveries stop; they and their attempts stay as a log. */
-export async function cancelOpenDeliveries(db: Db, webhookId: number): Promise<void> {
-  await db.query(`UPDATE delivery SET status = 'cancelled', completed_at = now() WHERE webhook_id = $1 AND status IN ('pending', 'held')`, [webhookId]);
-}
+/** DeleteWebhook: its open deliveries stop; they and their attempts stay as a log (db/deliveryRows.ts, so core need not import delivery). */
+export { cancelOpenDeliveries } from '../db/deliveryRows';
 
-/** succeeded / failed: done. retry: the attempt failed, due again after delayMs. requeue: not attempted (webhook no longer Active at claim). */
-export type SettleStep = 'succeeded' | 'failed' | 'retry' | 'requeue';
+/** succeeded / failed: done. retry: the attempt failed, due again after delayMs. */
+export type SettleStep = 'succeeded' | 'failed' | 'retry';
 
 export interface Settlement {
   deliveryId: string;
@@ -281,7 +372,7 @@ export interface Settlement {
 }
 
 /**
- * Releases this worker's claims with their outcome. A retry of a webhook that is no longer
+ * Releases this worker's claims with their outcome (the claim counted the attempt). A retry of a webhook that is no longer
  * Active is held; of a deleted webhook, cancelled. Claims this worker lost (lease expired and
  * re-taken, or cancelled) are left alone.
  */
@@ -289,11 +380,10 @@ export async function settleDeliveries(db: Db, workerId: string, settlements: Se
   if (settlements.length === 0) return;
   await db.query(
     `UPDATE delivery d SET
-       status = CASE WHEN s.step IN ('retry', 'requeue')
+       status = CASE WHEN s.step = 'retry'
                      THEN CASE COALESCE((SELECT w.state FROM webhook w WHERE w.webhook_id = d.webhook_id), -1)
                             WHEN 1 THEN 'pending' WHEN -1 THEN 'cancelled' ELSE 'held' END
                      ELSE s.step END,
-       attempts = d.attempts + CASE WHEN s.step = 'requeue' THEN 0 ELSE 1 END,
        run_at = now() + s.delay_ms * interval '1 millisecond',
        locked_by = NULL,
        locked_until = NULL,
@@ -304,8 +394,19 @@ export async function settleDeliveries(db: Db, workerId: string, settlements: Se
   );
 }
 
-export interface AttemptLogEntry extends AttemptRecord {
+export interface AttemptLogEntry {
   attemptId: string;
+  deliveryId: string;
+  webhookId: number;
+  eventId: string;
+  attemptNumber: number;
+  attemptedAt: Date;
+  /** null: the result is not known (in flight, or its worker died before recording it). */
+  outcome: 'success' | 'failure' | 'gone' | null;
+  httpStatus: number | null;
+  latencyMs: number | null;
+  error: string | null;
+  responseBody: string | null;
   worker: string | null;
 }
 
@@ -314,11 +415,22 @@ export async function recentAttempts(db: Db, webhookId: number, limit = 50): Pro
   return select<AttemptLogEntry>(
     db,
     `SELECT attempt_id::text AS "attemptId", delivery_id::text AS "deliveryId", webhook_id AS "webhookId", event_id AS "eventId",
-            attempt_number AS "attemptNumber", attempted_at AS "attemptedAt", http_status AS "httpStatus", latency_ms AS "latencyMs",
+            attempt_number AS "attemptNumber", attempted_at AS "attemptedAt", outcome, http_status AS "httpStatus", latency_ms AS "latencyMs",
             error, response_body AS "responseBody", worker
      FROM delivery_attempt WHERE webhook_id = $1 ORDER BY attempted_at DESC, attempt_id DESC LIMIT $2`,
     [webhookId, limit],
   );
+}
+
+/** Held deliveries per webhook (waiting for the webhook to be Active again); webhooks with none are absent. */
+export async function heldCounts(db: Db, webhookIds: number[]): Promise<Map<number, number>> {
+  if (webhookIds.length === 0) return new Map();
+  const rows = await select<{ webhookId: number; held: number }>(
+    db,
+    `SELECT webhook_id AS "webhookId", count(*)::int AS held FROM delivery WHERE webhook_id = ANY($1::int[]) AND status = 'held' GROUP BY webhook_id`,
+    [webhookIds],
+  );
+  return new Map(rows.map((r) => [r.webhookId, r.held]));
 }
 
 export interface DeliveryStatusCount {

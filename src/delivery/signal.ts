@@ -45,10 +45,28 @@ export function validateSignal(eventName: string, primaryKey: number, data: Type
   }
 }
 
+export interface RecordOptions {
+  /** The SignalEvent span's W3C traceparent (src/tracing.ts). */
+  traceParent?: string | null;
+  /** Keep deliveries for TooManyErrors webhooks, held (HOLD_DELIVERIES_WHILE_TOO_MANY_ERRORS); default true. */
+  holdForTooManyErrors?: boolean;
+}
+
 /** Stores the event and its deliveries in one statement (one transaction); returns its EventId. */
-export async function recordEvent(db: DataSource | EntityManager, eventName: string, primaryKey: number, data: TypedEntry[] | null, associateId: number, traceParent: string | null = null): Promise<SignalledEvent> {
+export async function recordEvent(
+  db: DataSource | EntityManager,
+  eventName: string,
+  primaryKey: number,
+  data: TypedEntry[] | null,
+  associateId: number,
+  options: RecordOptions = {},
+): Promise<SignalledEvent> {
   const eventId = crypto.randomUUID();
-  const deliveries = await insertEventWithDeliveries(db, { eventId, name: eventName, primaryKey, data: data && data.length > 0 ? data : null, associateId, traceParent });
+  const deliveries = await insertEventWithDeliveries(
+    db,
+    { eventId, name: eventName, primaryKey, data: data && data.length > 0 ? data : null, associateId, traceParent: options.traceParent ?? null },
+    options.holdForTooManyErrors ?? true,
+  );
   return { eventId, deliveries };
 }
 
@@ -61,6 +79,7 @@ export async function emitStateChangeEvent(
   to: WebhookState,
   associateId: number,
   lastError: string | null,
+  holdForTooManyErrors = true,
 ): Promise<number> {
   const name = stateChangeEventName(webhookId, to);
   if (!name) return 0;
@@ -71,6 +90,6 @@ export async function emitStateChangeEvent(
     { key: 'PreviousState', type: from === null ? null : 'string', value: from === null ? null : WEBHOOK_STATE_NAMES[from] },
   ];
   if (lastError !== null) data.push({ key: 'LastError', type: 'string', value: lastError.replace(/\u0000/g, '') });
-  const { deliveries } = await recordEvent(tx, name, webhookId, data, associateId);
+  const { deliveries } = await recordEvent(tx, name, webhookId, data, associateId, { holdForTooManyErrors });
   return deliveries;
 }

@@ -5,33 +5,33 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
 import { Client } from 'pg';
-import type { DataSource } from 'typeorm';
+import type { DataSource, QueryRunner } from 'typeorm';
 import { headersToRecord, propertiesToJson } from '../core/dictionaries';
 import { WebhookState } from '../core/webhook';
 import type { Logger } from '../logger';
 import { USER_AGENT } from '../version';
-import { guardedLookup, isAllowedAddress } from './addressGuard';
-import { buildDeliveryHeaders } from './headers';
-import { sendWebhook, type SendResult } from './httpSender';
+import { guardedLookup, refuseIpLiteralTarget } from '../outbound/addressGuard';
+import { buildSignedAttempt } from '../outbound/attempt';
+import { sendWebhook, type SendResult } from '../outbound/httpSender';
 import type { DeliveryMetrics } from '../metrics';
 import type { ErrorMailer, TooManyErrorsNotice } from './notifier';
-import { buildPayload, serializePayload } from './payload';
-import { classify, counterDelta, describeFailure, nextStep, shouldTrip, type DeliveryPolicy, type Outcome } from './policy';
+import { classify, counterDelta, describeFailure, nextStep, probePauseMs, shouldTrip, type DeliveryPolicy, type Outcome } from './policy';
 import {
   addWebhookCounters,
+  beatAndReleaseDeadClaims,
   claimDueDeliveries,
   holdOpenDeliveries,
-  insertAttempts,
   nextDueAt,
   readTraceParents,
   releaseClaims,
+  retireWorker,
+  settleAttempts,
   settleDeliveries,
   tripWebhooks,
   WAKE_CHANNEL,
-  type AttemptRecord,
+  type AttemptResultRecord,
   type ClaimedDelivery,
   type Settlement,
 } from './queue';
@@ -43,8 +43,18 @@ export interface WorkerOptions {
   concurrency: number;
   /** Most deliveries claimed, and results recorded, per round trip. */
   batchSize: number;
-  /** How long a claim is ours; must outlast a send (timeout) plus recording. */
+  /**
+   * A claim's lease: only a backstop for a claim whose worker has no heartbeat row. A live
+   * worker's claims stay its own however long a send takes; a dead worker's are released by
+   * the others once its heartbeat is deadAfterMs old.
+   */
   leaseMs: number;
+  /** How often this worker renews its heartbeat and releases dead workers' claims (WORKER_HEARTBEAT_MS). */
+  heartbeatMs: number;
+  /** A worker whose heartbeat is this old is dead (WORKER_DEAD_AFTER_MS). */
+  deadAfterMs: number;
+  /** State events for a TooManyErrors webhook are kept held (HOLD_DELIVERIES_WHILE_TOO_MANY_ERRORS); default true. */
+  holdForTooManyErrors?: boolean;
   pollIntervalMs: number;
   deliveryTimeoutMs: number;
   allowPrivateTargets: boolean;
@@ -64,9 +74,8 @@ export interface WorkerOptions {
 
 interface Finished {
   claim: ClaimedDelivery;
-  /** null: not attempted (the webhook was no longer Active when claimed). */
-  attempt: AttemptRecord | null;
-  outcome: Outcome | null;
+  result: AttemptResultRecord;
+  outcome: Outcome;
   errorText: string | null;
 }
 
@@ -90,6 +99,10 @@ export class DeliveryWorker {
   /** A send finished or a flush ended: there may be room to claim again. */
   private readonly roomFreed = new Wakeup();
   private listener: Client | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private beating: Promise<void> | null = null;
+  /** The heartbeat's own connection: a beat queued behind a busy pool would make a live worker look dead. */
+  private heartbeatRunner: QueryRunner | null = null;
   private readonly agents: { http: http.Agent; https: https.Agent };
   private readonly lookup;
   /** Deliveries this worker has sent an attempt for (counts, for tests and the bench). */
@@ -114,7 +127,8 @@ export class DeliveryWorker {
     if (this.running) return;
     this.running = true;
     if (this.options.listenUrl) void this.listen(this.options.listenUrl);
-    this.loop = this.run();
+    this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatMs);
+    this.loop = this.beat().then(() => this.run());
   }
 
   /** New deliveries may be due: claim now instead of at the next poll. */
@@ -150,12 +164,53 @@ export class DeliveryWorker {
       }
     }
     if (this.flushTimer) clearTimeout(this.flushTimer);
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+    await this.beating;
+    await this.heartbeatRunner?.release().catch(() => undefined);
+    this.heartbeatRunner = null;
+    await retireWorker(this.ds, this.workerId).catch(() => undefined);
     await this.listener?.end().catch(() => undefined);
     this.listener = null;
     this.agents.http.destroy();
     this.agents.https.destroy();
   }
 
+  /**
+   * Phase "heartbeat": renews this worker's row and releases the claims of workers whose
+   * heartbeat stopped (they come back due now, in seconds rather than after a lease).
+   */
+  private beat(): Promise<void> {
+    this.beating ??= this.heartbeatConnection()
+      .then((runner) => beatAndReleaseDeadClaims(runner.manager, this.workerId, this.options.deadAfterMs))
+      .then(
+        (released) => {
+          if (released === 0) return;
+          this.logger.warn({ released }, "released a dead worker's claims; they are sent again now");
+          this.wake();
+        },
+        (error: unknown) => {
+          this.logger.error({ err: (error as Error).message }, 'renewing the worker heartbeat failed; retrying');
+          // The connection may be broken (a database restart): take a fresh one next time.
+          void this.heartbeatRunner?.release().catch(() => undefined);
+          this.heartbeatRunner = null;
+        },
+      )
+      .finally(() => {
+        this.beating = null;
+      });
+    return this.beating;
+  }
+
+  private async heartbeatConnection(): Promise<QueryRunner> {
+    if (this.heartbeatRunner && !this.heartbeatRunner.isReleased) return this.heartbeatRunner;
+    const runner = this.ds.createQueryRunner();
+    await runner.connect();
+    this.heartbeatRunner = runner;
+    return runner;
+  }
+
+  /** Phases "claim" then "attempt": claims due deliveries in batches and sends each. */
   private async run(): Promise<void> {
     const { concurrency, batchSize, pollIntervalMs } = this.options;
     // Claim in batches: with sends in flight, wait until a useful batch fits rather than
@@ -216,51 +271,41 @@ export class DeliveryWorker {
       .catch((error: unknown): Finished => {
         // Building the request failed (a corrupt row): record it as a failed attempt.
         const text = `could not send: ${(error as Error).message}`;
-        return { claim, attempt: attemptRecord(claim, new Date(), { status: null, error: text, latencyMs: 0, responseBody: '' }), outcome: 'failure', errorText: text };
+        return finished(claim, { status: null, statusLine: null, error: text, latencyMs: 0, responseBody: '' });
       })
-      .then((finished) => {
+      .then((done) => {
         this.inFlight -= 1;
         if (this.abandoned) return; // released at shutdown: another worker sends it
-        this.buffer.push(finished);
+        this.buffer.push(done);
         this.scheduleFlush();
         this.roomFreed.notify();
       });
   }
 
+  /** Phase "attempt": sign and send one claimed delivery (its attempt is already in the log, result unknown). */
   private async attempt(claim: ClaimedDelivery): Promise<Finished> {
-    if (claim.webhookState !== WebhookState.Active || !claim.targetUrl) return { claim, attempt: null, outcome: null, errorText: null };
     if (claim.secretError) {
       // Never sent unsigned: recorded as a failed attempt (attempt log, LastError) by dispatch.
       this.logger.error({ webhookId: claim.webhookId, deliveryId: claim.deliveryId }, claim.secretError);
       throw new Error(claim.secretError);
     }
-    const now = new Date();
-    const body = serializePayload(
-      buildPayload({
-        eventId: claim.eventId,
-        timestamp: new Date(claim.signalledAt),
-        eventName: claim.eventName,
-        primaryKey: claim.primaryKey,
-        data: propertiesToJson(claim.data) ?? {},
-        contextIdentifier: this.options.contextIdentifier,
-        changedByAssociateId: claim.associateId,
-        webhookName: claim.webhookName,
-        properties: propertiesToJson(claim.properties),
-      }),
-    );
-    const headers = buildDeliveryHeaders({
-      eventName: claim.eventName,
+    if (!claim.targetUrl) throw new Error('the webhook has no TargetUrl');
+    const { body, headers } = buildSignedAttempt({
       eventId: claim.eventId,
-      retry: claim.attempts,
+      timestamp: new Date(claim.signalledAt),
+      event: { name: claim.eventName, primaryKey: claim.primaryKey, data: propertiesToJson(claim.data) ?? {} },
+      contextIdentifier: this.options.contextIdentifier,
+      changedByAssociateId: claim.associateId,
+      webhookName: claim.webhookName,
+      properties: propertiesToJson(claim.properties),
       webhookHeaders: headersToRecord(claim.headers),
       secret: claim.secret,
-      body,
+      retry: claim.attempts,
       userAgent: USER_AGENT,
-      isTest: false,
-      now,
+      now: new Date(),
     });
-    const refusal = this.refuseIpLiteral(claim.targetUrl);
-    const result: Pick<SendResult, 'status' | 'error' | 'latencyMs' | 'responseBody' | 'statusLine'> = refusal
+    const refusal = refuseIpLiteralTarget(claim.targetUrl, this.options.allowPrivateTargets, this.options.allowedTargetCidrs);
+    const result: SentResult = refusal
       ? { status: null, statusLine: null, error: refusal, latencyMs: 0, responseBody: '' }
       : await traceAttempt(
           { traceParent: claim.traceParent, targetUrl: claim.targetUrl, webhookId: claim.webhookId, attemptNumber: claim.attempts + 1, deliveryId: claim.deliveryId, eventName: claim.eventName },
@@ -268,24 +313,9 @@ export class DeliveryWorker {
           (sent) => sendWebhook({ url: claim.targetUrl!, headers: sent, body, timeoutMs: this.options.deliveryTimeoutMs, lookup: this.lookup }, this.agents),
         );
     this.sent += 1;
-    const outcome = classify(result);
-    this.options.metrics?.attempt(outcome === 'success' ? 'success' : 'failure', result.latencyMs);
-    return { claim, attempt: attemptRecord(claim, now, result), outcome, errorText: outcome === 'success' ? null : describeFailure(result) };
-  }
-
-  // Node's lookup hook is not called for IP-literal hosts, so the guard checks those here.
-  private refuseIpLiteral(targetUrl: string): string | null {
-    if (this.options.allowPrivateTargets) return null;
-    let host: string;
-    try {
-      host = new URL(targetUrl).hostname.replace(/^\[|\]$/g, '');
-    } catch {
-      return null; // the sender reports the invalid URL
-    }
-    if (net.isIP(host) && !isAllowedAddress(host, this.options.allowedTargetCidrs)) {
-      return `The target address ${host} is a loopback, private, link-local or otherwise non-public address; webhooks may only target public addresses.`;
-    }
-    return null;
+    const done = finished(claim, result);
+    this.options.metrics?.attempt(done.outcome === 'success' ? 'success' : 'failure', result.latencyMs);
+    return done;
   }
 
   private scheduleFlush(): void {
@@ -332,28 +362,34 @@ export class DeliveryWorker {
     return this.flushing;
   }
 
+  /**
+   * Phases "record" and "trip", in one transaction: attempt results, webhook counters,
+   * settlements, and TooManyErrors for webhooks at the limit.
+   */
   private async record(batch: Finished[]): Promise<void> {
     const { policy } = this.options;
     const notices: TooManyErrorsNotice[] = [];
     let eventsCreated = false;
     let settled: Settlement[] = [];
     await this.ds.transaction(async (tx) => {
-      await insertAttempts(tx, this.workerId, batch.flatMap((f) => (f.attempt ? [f.attempt] : [])));
+      await settleAttempts(tx, batch.map((f) => f.result));
       const settlements: Settlement[] = batch.map((f) => {
-        if (!f.outcome || !f.attempt) return { deliveryId: f.claim.deliveryId, step: 'requeue', delayMs: 0 };
-        const step = nextStep(f.attempt.attemptNumber, f.outcome, policy);
+        const step = nextStep(f.claim.attempts + 1, f.outcome, policy);
         return { deliveryId: f.claim.deliveryId, step: step.kind, delayMs: step.kind === 'retry' ? step.delayMs : 0 };
       });
 
       const byWebhook = new Map<number, Finished[]>();
       for (const f of batch) {
-        if (!f.outcome) continue;
         const list = byWebhook.get(f.claim.webhookId) ?? [];
         list.push(f);
         byWebhook.set(f.claim.webhookId, list);
       }
+      const cycleFailed = new Set(batch.filter((f, i) => settlements[i].step === 'failed').map((f) => f.claim.webhookId));
       const ids = [...byWebhook.keys()].sort((a, b) => a - b);
-      const deltas = ids.map((webhookId) => ({ webhookId, ...counterDelta(byWebhook.get(webhookId)!.map((f) => ({ outcome: f.outcome!, errorText: f.errorText }))) }));
+      const deltas = ids.map((webhookId) => {
+        const delta = counterDelta(byWebhook.get(webhookId)!.map((f) => ({ outcome: f.outcome, errorText: f.errorText, probe: f.claim.probe })));
+        return { webhookId, ...delta, probePauseMs: cycleFailed.has(webhookId) ? probePauseMs(policy) : 0 };
+      });
       const counters = await addWebhookCounters(tx, deltas);
       // Webhook rows first (locked in id order by addWebhookCounters), then delivery rows: the
       // order every other writer uses (DeleteWebhook, a save that holds or releases deliveries).
@@ -369,11 +405,10 @@ export class DeliveryWorker {
       await holdOpenDeliveries(tx, tripped.map((t) => t.webhookId));
       for (const t of tripped) {
         const failing = [...byWebhook.get(t.webhookId)!].reverse().find((f) => f.outcome !== 'success');
-        const deliveries = await emitStateChangeEvent(tx, t.webhookId, t.name, WebhookState.Active, WebhookState.TooManyErrors, 0, t.lastError);
+        const deliveries = await emitStateChangeEvent(tx, t.webhookId, t.name, WebhookState.Active, WebhookState.TooManyErrors, 0, t.lastError, this.options.holdForTooManyErrors ?? true);
         eventsCreated ||= deliveries > 0;
         notices.push({ ...t, eventId: failing?.claim.eventId ?? null });
       }
-
     });
     this.options.metrics?.finished('succeeded', settled.filter((x) => x.step === 'succeeded').length);
     this.options.metrics?.finished('failed', settled.filter((x) => x.step === 'failed').length);
@@ -460,17 +495,22 @@ class Wakeup {
 
 const NUL = /\u0000/g;
 
-function attemptRecord(claim: ClaimedDelivery, at: Date, result: { status: number | null; error: string | null; latencyMs: number; responseBody: string }): AttemptRecord {
+type SentResult = Pick<SendResult, 'status' | 'statusLine' | 'error' | 'latencyMs' | 'responseBody'>;
+
+function finished(claim: ClaimedDelivery, result: SentResult): Finished {
+  const outcome = classify(result);
   return {
-    deliveryId: claim.deliveryId,
-    webhookId: claim.webhookId,
-    eventId: claim.eventId,
-    attemptNumber: claim.attempts + 1,
-    attemptedAt: at,
-    httpStatus: result.status,
-    latencyMs: result.latencyMs,
-    // PostgreSQL text cannot hold NUL; receivers can send anything.
-    error: result.error?.replace(NUL, '') ?? null,
-    responseBody: result.responseBody ? result.responseBody.replace(NUL, '') : null,
+    claim,
+    outcome,
+    errorText: outcome === 'success' ? null : describeFailure(result),
+    result: {
+      attemptId: claim.attemptId,
+      outcome,
+      httpStatus: result.status,
+      latencyMs: result.latencyMs,
+      // PostgreSQL text cannot hold NUL; receivers can send anything.
+      error: result.error?.replace(NUL, '') ?? null,
+      responseBody: result.responseBody ? result.responseBody.replace(NUL, '') : null,
+    },
   };
 }

@@ -25,6 +25,7 @@ export const WEBHOOK_MEMBERS = [
   'WebhookId', 'Name', 'Events', 'TargetUrl', 'Secret', 'State', 'Type', 'Headers', 'Properties',
   'Registered', 'RegisteredAssociate', 'Updated', 'UpdatedAssociate', 'ErrorsEmail',
   'Description', 'TotalCalls', 'TotalErrors', 'ConsecutiveErrors', 'LastError',
+  'Ordered',
 ] as const;
 export type WebhookMember = (typeof WEBHOOK_MEMBERS)[number];
 
@@ -87,6 +88,7 @@ export function webhookJson(w: Webhook): JsonObject {
     TotalErrors: w.totalErrors,
     ConsecutiveErrors: w.consecutiveErrors,
     LastError: w.lastError,
+    Ordered: w.ordered ?? false,
   };
 }
 
@@ -123,6 +125,12 @@ export function canonicalMember(name: string): WebhookMember | undefined {
 function optionalString(value: JsonValue | undefined, field: string): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string') throw badRequest(`${field} must be a JSON string or null.`, field);
+  return value;
+}
+
+function optionalBoolean(value: JsonValue | undefined, field: string): boolean {
+  if (value === undefined || value === null) return false;
+  if (typeof value !== 'boolean') throw badRequest(`${field} must be true, false or null.`, field);
   return value;
 }
 
@@ -238,6 +246,7 @@ export function webhookInputFromJson(body: unknown, what = 'The Webhook'): Webho
     properties: typedEntriesFromJson(members.get('Properties'), 'Properties'),
     errorsEmail: optionalString(members.get('ErrorsEmail'), 'ErrorsEmail'),
     description: optionalString(members.get('Description'), 'Description'),
+    ordered: optionalBoolean(members.get('Ordered'), 'Ordered'),
   };
 }
 

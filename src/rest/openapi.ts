@@ -247,6 +247,7 @@ export const openApiDocument = {
         required: [
           'WebhookId', 'Name', 'Events', 'TargetUrl', 'Secret', 'State', 'Type', 'Headers', 'Properties', 'Registered', 'RegisteredAssociate',
           'Updated', 'UpdatedAssociate', 'ErrorsEmail', 'Description', 'TotalCalls', 'TotalErrors', 'ConsecutiveErrors', 'LastError',
+          'Ordered',
         ],
         properties: {
           WebhookId: { type: 'integer', minimum: 0 },
@@ -268,6 +269,7 @@ export const openApiDocument = {
           TotalErrors: { type: 'integer', minimum: 0 },
           ConsecutiveErrors: { type: 'integer', minimum: 0 },
           LastError: nullable('string'),
+          Ordered: { type: 'boolean', description: 'Deliveries one at a time in signal order; a failing head holds the rest until its cycle ends' },
         },
       },
       WebhookInput: {
@@ -293,6 +295,7 @@ export const openApiDocument = {
           TotalErrors: nullable('integer'),
           ConsecutiveErrors: nullable('integer'),
           LastError: nullable('string'),
+          Ordered: nullable('boolean'),
         },
       },
       WebhookResult: { type: 'object', additionalProperties: false, required: ['Success', 'Message'], properties: { Success: { type: 'boolean' }, Message: { type: 'string' } } },

@@ -59,7 +59,8 @@ function webhookFields(w: Webhook): string {
     `<TotalCalls>${w.totalCalls}</TotalCalls>` +
     `<TotalErrors>${w.totalErrors}</TotalErrors>` +
     `<ConsecutiveErrors>${w.consecutiveErrors}</ConsecutiveErrors>` +
-    textElement('LastError', w.lastError)
+    textElement('LastError', w.lastError) +
+    `<Ordered>${w.ordered ? 'true' : 'false'}</Ordered>`
   );
 }
 

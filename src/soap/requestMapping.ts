@@ -49,6 +49,14 @@ function list(value: Parsed): Parsed[] {
   return Array.isArray(value) ? value : [value];
 }
 
+/** xs:boolean: true/false/1/0; absent or empty: false. */
+function bool(value: Parsed, field: string): boolean {
+  const raw = text(value, field)?.trim() ?? '';
+  if (raw === '' || raw === 'false' || raw === '0') return false;
+  if (raw === 'true' || raw === '1') return true;
+  throw new ValidationError(`${field} must be true or false (xs:boolean), got ${JSON.stringify(raw.slice(0, 40))}.`, field);
+}
+
 export function state(value: Parsed, field: string): WebhookState {
   const raw = text(value, field);
   if (raw === null || raw.trim() === '') return WebhookState.Unknown;
@@ -168,6 +176,7 @@ export function webhookInput(value: Parsed): WebhookInput {
     properties: objectDictionary(value.Properties, 'Properties'),
     errorsEmail: text(value.ErrorsEmail, 'ErrorsEmail'),
     description: text(value.Description, 'Description'),
+    ordered: bool(value.Ordered, 'Ordered'),
   };
 }
 

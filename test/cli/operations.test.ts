@@ -34,8 +34,8 @@ describe('webhook-agent operator commands', () => {
     const b = await createWebhook(t.service.manager, receiver.url, ['sale.created', 'sale.changed'], { name: 'Beta hook', secret: '', state: WebhookState.Stopped });
     const all = await runCli(['webhooks', 'list'], env);
     expect(all.code).toBe(0);
-    expect(all.stdout).toContain(`${a.webhookId}\tActive\tAlpha hook\t${receiver.url}\tcontact.created\t0\t0\t0\n`);
-    expect(all.stdout).toContain(`${b.webhookId}\tStopped\tBeta hook\t${receiver.url}\tsale.created,sale.changed\t0\t0\t0\n`);
+    expect(all.stdout).toContain(`${a.webhookId}\tActive\tAlpha hook\t${receiver.url}\tcontact.created\t0\t0\t0\t0\n`);
+    expect(all.stdout).toContain(`${b.webhookId}\tStopped\tBeta hook\t${receiver.url}\tsale.created,sale.changed\t0\t0\t0\t0\n`);
     const stopped = await runCli(['webhooks', 'list', '--state', 'Stopped'], env);
     expect(stopped.stdout.trim().split('\n').map((line) => Number(line.split('\t')[0]))).toEqual([b.webhookId]);
     expect((await runCli(['webhooks', 'list', '--name', 'alpha'], env)).stdout.trim().split('\t')[0]).toBe(String(a.webhookId));
@@ -43,6 +43,15 @@ describe('webhook-agent operator commands', () => {
     const bad = await runCli(['webhooks', 'list', '--state', 'Sleeping'], env);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--state must be Active, Stopped or TooManyErrors/);
+  });
+
+  it('webhooks list and show count the held deliveries of a TooManyErrors webhook (what was signalled to it is kept)', async () => {
+    // A TooManyErrors webhook keeps what is signalled to it, held: list and show count it.
+    const c = await createWebhook(t.service.manager, receiver.url, ['held.count'], { name: 'Gamma hook', secret: '' });
+    await t.service.db.dataSource.query('UPDATE webhook SET state = 3 WHERE webhook_id = $1', [c.webhookId]);
+    for (const key of [1, 2]) await t.service.manager.signalEvent('held.count', key, null, ACTOR);
+    expect((await runCli(['webhooks', 'list', '--state', 'TooManyErrors'], env)).stdout).toBe(`${c.webhookId}\tTooManyErrors\tGamma hook\t${receiver.url}\theld.count\t0\t0\t0\t2\n`);
+    expect((await runCli(['webhooks', 'show', String(c.webhookId)], env)).stdout).toContain('HeldDeliveries:\t2\n');
   });
 
   it('webhooks show prints every field (never the Secret); unknown id exits 1, a bad id 2', async () => {

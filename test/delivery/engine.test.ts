@@ -109,10 +109,10 @@ describe('delivery engine: SignalEvent fan-out, payload, retries, attempt log', 
     await manager.signalEvent('retry.test', 1, null, ACTOR);
     await waitFor('the third attempt', () => flaky.delivered.length === 3, 20_000);
     const times = flaky.delivered.map((d) => d.request);
-    // The receiver has the third POST before the worker has recorded it.
+    // The receiver has the third POST before the worker has recorded its result (the attempt is logged before the send).
     const at = await waitFor('three attempts recorded', async () => {
       const attempts = await recentAttempts(t.service.db.dataSource, hook.webhookId);
-      return attempts.length === 3 ? attempts : null;
+      return attempts.length === 3 && attempts.every((a) => a.outcome !== null) ? attempts : null;
     });
     const ordered = [...at].reverse();
     expect(ordered.map((a) => [a.attemptNumber, a.httpStatus])).toEqual([[1, 503], [2, 503], [3, 200]]);

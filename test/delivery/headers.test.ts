@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { buildDeliveryHeaders, isReservedHeaderName, type DeliveryHeadersInput } from '../../src/delivery/headers';
+import { buildDeliveryHeaders, isReservedHeaderName, type DeliveryHeadersInput } from '../../src/outbound/headers';
 
 const BODY = Buffer.from('{"EventId":"e1","Event":"contact.created"}', 'utf8');
 const EVENT_ID = '3f2504e0-4f89-11d3-9a0c-0305e82c3301';

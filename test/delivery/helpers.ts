@@ -1,7 +1,7 @@
 /** Shared parts of the delivery tests: a signature-checking receiver, webhook creation, waiting. */
 import { Worker } from 'node:worker_threads';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
-import { signSuperOffice } from '../../src/delivery/signer';
+import { signSuperOffice } from '../../src/outbound/signer';
 import { WebhookState, type AssociateRef, type Webhook } from '../../src/core/webhook';
 import type { WebhookManager } from '../../src/core/WebhookManager';
 import { startReceiver, type ReceivedRequest, type Receiver } from '../support/receiver';
@@ -78,6 +78,7 @@ export async function createWebhook(manager: WebhookManager, target: string, eve
       properties: extra.properties ?? null,
       errorsEmail: extra.errorsEmail ?? null,
       description: null,
+      ordered: extra.ordered ?? false,
     },
     ACTOR,
   );

@@ -6,9 +6,9 @@ import * as https from 'node:https';
 import type * as net from 'node:net';
 import * as path from 'node:path';
 import { Webhook } from 'standardwebhooks';
-import { buildDeliveryHeaders } from '../../src/delivery/headers';
-import { buildPayload, serializePayload } from '../../src/delivery/payload';
-import { describeResult, sendWebhook, type SendRequest } from '../../src/delivery/httpSender';
+import { buildDeliveryHeaders } from '../../src/outbound/headers';
+import { buildPayload, serializePayload } from '../../src/outbound/payload';
+import { describeResult, sendWebhook, type SendRequest } from '../../src/outbound/httpSender';
 import { closedPort, startReceiver, type Receiver } from '../support/receiver';
 
 const BODY = Buffer.from('{"EventId":"e1","Event":"contact.created","Name":"Ærlig 😀"}', 'utf8');

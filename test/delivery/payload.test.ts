@@ -5,7 +5,7 @@ import {
   entityOf,
   serializePayload,
   type PayloadInput,
-} from '../../src/delivery/payload';
+} from '../../src/outbound/payload';
 
 const EVENT_ID = '3f2504e0-4f89-11d3-9a0c-0305e82c3301';
 

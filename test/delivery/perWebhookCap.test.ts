@@ -1,5 +1,5 @@
 /**
- * WEBHOOK_MAX_IN_FLIGHT: the claim (claim_due_deliveries, called by queue.claimDueDeliveries)
+ * WEBHOOK_MAX_IN_FLIGHT: the claim (claim_deliveries, called by queue.claimDueDeliveries)
  * never hands out more than N claimed-and-unfinished deliveries per webhook across all workers,
  * so a slow receiver holds at most N of the workers' slots and the others' deliveries flow past
  * it. Measured at the receivers; runs on the embedded database and on a server (DATABASE_URL),
@@ -7,7 +7,7 @@
  */
 import { loadConfig } from '../../src/config';
 import { DeliveryEngine } from '../../src/delivery/engine';
-import { claimDueDeliveries } from '../../src/delivery/queue';
+import { beatAndReleaseDeadClaims, claimDueDeliveries } from '../../src/delivery/queue';
 import { createLogger } from '../../src/logger';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { startTestService, type TestService } from '../support/testService';
@@ -99,23 +99,32 @@ describe('per-webhook delivery cap (WEBHOOK_MAX_IN_FLIGHT)', () => {
     });
   });
 
-  it('counts live leases of every worker, and not expired ones', async () => {
+  it("counts the live claims of every worker, and not a dead worker's: its heartbeat stops, another worker releases them", async () => {
     const slow = await measuringReceiver(0);
     receivers = [slow];
     const hook = await createWebhook(t.service.manager, slow.url, ['cap.lease'], { secret: '' });
     for (let i = 1; i <= 10; i++) await t.service.manager.signalEvent('cap.lease', i, null, ACTOR);
     const ds = t.service.db.dataSource;
 
+    await beatAndReleaseDeadClaims(ds, 'worker-a', 3000);
     const first = await claimDueDeliveries(ds, 'worker-a', 100, 60_000, CAP);
     expect(first).toHaveLength(CAP);
-    // Another worker, same cap: the webhook is full.
+    // Another worker, same cap: the webhook is full while worker-a beats, however long its sends take.
+    expect(await beatAndReleaseDeadClaims(ds, 'worker-b', 3000)).toBe(0);
     expect(await claimDueDeliveries(ds, 'worker-b', 100, 60_000, CAP)).toHaveLength(0);
-    await ds.query(`UPDATE delivery SET locked_until = now() - interval '1 second', run_at = now() - interval '1 second' WHERE locked_by = 'worker-a'`);
-    // worker-a's leases expired: they no longer count, and fall due again.
+    // worker-a stops beating: the next heartbeat of worker-b releases its claims, due now.
+    await ds.query(`UPDATE delivery_worker SET heartbeat_at = now() - interval '4 seconds' WHERE worker_id = 'worker-a'`);
+    expect(await beatAndReleaseDeadClaims(ds, 'worker-b', 3000)).toBe(CAP);
     const again = await claimDueDeliveries(ds, 'worker-b', 100, 60_000, CAP);
     expect(again).toHaveLength(CAP);
-    expect(again.every((c) => c.webhookId === hook.webhookId)).toBe(true);
+    // Released claims go ahead of the webhook's backlog, on their second attempt.
+    expect(again.map((c) => c.deliveryId).sort()).toEqual(first.map((c) => c.deliveryId).sort());
+    expect(again.every((c) => c.webhookId === hook.webhookId && c.attempts === 1)).toBe(true);
+    // worker-a's attempts stay in the log, result unknown.
+    const unknown = await ds.query(`SELECT delivery_id::text AS id, error FROM delivery_attempt WHERE worker = 'worker-a' AND outcome IS NULL ORDER BY 1`);
+    expect(unknown.map((u: { id: string }) => u.id).sort()).toEqual(first.map((c) => c.deliveryId).sort());
+    expect(unknown.every((u: { error: string }) => /^result unknown: worker worker-a stopped/.test(u.error))).toBe(true);
     // Without a cap (a direct caller), the rest is there.
-    expect(await claimDueDeliveries(ds, 'worker-c', 100, 60_000)).toHaveLength(10 - CAP); // worker-a's expired four among them
+    expect(await claimDueDeliveries(ds, 'worker-c', 100, 60_000)).toHaveLength(10 - CAP);
   });
 });

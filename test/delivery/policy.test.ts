@@ -24,12 +24,13 @@ describe('delivery policy', () => {
 
   it('adds calls and errors and resets consecutive errors at the last success, in completion order', () => {
     const delta = counterDelta([
-      { outcome: 'failure', errorText: 'a' },
+      { outcome: 'failure', errorText: 'a', probe: true },
       { outcome: 'success', errorText: null },
       { outcome: 'failure', errorText: 'b' },
-      { outcome: 'failure', errorText: 'c' },
+      { outcome: 'failure', errorText: 'c', probe: true },
     ]);
-    expect(delta).toEqual({ calls: 4, errors: 3, resets: true, trailingFailures: 2, gone: false, lastError: 'c' });
+    // Of the trailing failures, the probes are counted apart (queue.addWebhookCounters counts only those after the first failure).
+    expect(delta).toEqual({ calls: 4, errors: 3, resets: true, trailingFailures: 2, trailingProbeFailures: 1, gone: false, lastError: 'c' });
     expect(counterDelta([{ outcome: 'gone', errorText: 'the target answered HTTP/1.1 410 Gone' }])).toMatchObject({ errors: 1, resets: false, trailingFailures: 1, gone: true });
   });
 

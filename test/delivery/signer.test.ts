@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
-import { isStandardWebhooksSecret, signStandardWebhooks, signSuperOffice } from '../../src/delivery/signer';
+import { isStandardWebhooksSecret, signStandardWebhooks, signSuperOffice } from '../../src/outbound/signer';
 
 const BODY = Buffer.from('{"EventId":"e1","Event":"contact.created","Name":"Ærlig 😀"}', 'utf8');
 

@@ -76,7 +76,7 @@ describe('GET /metrics', () => {
     const claimed = await claimDueDeliveries(t.service.db.dataSource, 'another-worker', 2, 60_000);
     const during = await scrape();
     expect([during.get('webhook_agent_deliveries_open{state="due"}'), during.get('webhook_agent_deliveries_open{state="in_flight"}')]).toEqual([2, 2]);
-    await settleDeliveries(t.service.db.dataSource, 'another-worker', claimed.map((c) => ({ deliveryId: c.deliveryId, step: 'requeue', delayMs: 0 })));
+    await settleDeliveries(t.service.db.dataSource, 'another-worker', claimed.map((c) => ({ deliveryId: c.deliveryId, step: 'retry', delayMs: 0 })));
     expect((await scrape()).get('webhook_agent_deliveries_open{state="due"}')).toBe(4);
     t.service.delivery.worker!.start();
     await waitFor('the queue to drain', async () => (await scrape()).get('webhook_agent_deliveries_open{state="due"}') === 0);

@@ -1,6 +1,6 @@
 import dns from 'node:dns';
 import net from 'node:net';
-import { checkTargetHost, guardedLookup, TargetAddressError } from '../../src/delivery/addressGuard';
+import { checkTargetHost, guardedLookup, TargetAddressError } from '../../src/outbound/addressGuard';
 import { blockOffLoopbackConnects } from '../support/loopbackOnly';
 import { startTestService, type TestService } from '../support/testService';
 import { databaseState, expectAlive, restCall, soapEnvelope, soapPost, soapSave, TNS } from './support';
@@ -93,7 +93,7 @@ describe('private and metadata targets are refused before any connection', () =>
   });
 });
 
-describe('the delivery-time guard (src/delivery/addressGuard.ts, used on every connect)', () => {
+describe('the delivery-time guard (src/outbound/addressGuard.ts, used on every connect)', () => {
   it('checkTargetHost refuses a name resolving to 10.0.0.1 and passes a public one', async () => {
     await expect(checkTargetHost('internal.example.test', false)).rejects.toThrow(TargetAddressError);
     RESOLVES['public.example.test'] = [PUBLIC];

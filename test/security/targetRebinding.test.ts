@@ -8,7 +8,7 @@
  */
 import dns from 'node:dns';
 import { ConfigError, loadConfig } from '../../src/config';
-import { checkTargetHost, isAllowedAddress, TargetAddressError } from '../../src/delivery/addressGuard';
+import { checkTargetHost, isAllowedAddress, TargetAddressError } from '../../src/outbound/addressGuard';
 import { ACTOR, waitFor } from '../delivery/helpers';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { blockOffLoopbackConnects } from '../support/loopbackOnly';
@@ -59,8 +59,9 @@ afterEach(() => {
   expect(blocked).toEqual([]);
 });
 
+/** Attempts whose result is recorded (an attempt is logged, result unknown, before it is sent). */
 async function attemptsOf(webhookId: number): Promise<Array<{ http_status: number | null; error: string | null }>> {
-  return t.service.db.dataSource.query('SELECT http_status, error FROM delivery_attempt WHERE webhook_id = $1 ORDER BY attempt_id', [webhookId]);
+  return t.service.db.dataSource.query('SELECT http_status, error FROM delivery_attempt WHERE webhook_id = $1 AND outcome IS NOT NULL ORDER BY attempt_id', [webhookId]);
 }
 
 describe('DNS rebinding at delivery time, through the worker and the real HTTP sender', () => {

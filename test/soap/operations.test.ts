@@ -1,5 +1,5 @@
 import type * as soap from 'soap';
-import { signSuperOffice } from '../../src/delivery/signer';
+import { signSuperOffice } from '../../src/outbound/signer';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { call, createSoapClient } from '../support/soapClient';
 import { startTestService, type TestService } from '../support/testService';

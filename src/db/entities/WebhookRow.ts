@@ -73,6 +73,10 @@ export class WebhookRow {
   @Column({ name: 'last_error', type: 'text', nullable: true })
   lastError!: string | null;
 
+  /** Ordered delivery (migration LiveClaims1765000000000). */
+  @Column({ type: 'boolean', default: false })
+  ordered!: boolean;
+
   /** SHA-256 hex of the owning application's token (migration Applications1764547200000); null: no application. */
   @Column({ name: 'application_hash', type: 'char', length: 64, nullable: true })
   applicationHash!: string | null;

@@ -71,6 +71,23 @@ export async function checkTargetHost(hostname: string, allowPrivate: boolean, a
   if (bad !== undefined) throw refusal(host, bad);
 }
 
+/**
+ * The guard for IP-literal hosts at send time: DNS lookup hooks are not called for them, so the
+ * sender checks them here. Returns why the target is refused, or null (also for an invalid URL:
+ * the sender reports that).
+ */
+export function refuseIpLiteralTarget(targetUrl: string, allowPrivate: boolean, allowedCidrs: readonly string[] = []): string | null {
+  if (allowPrivate) return null;
+  let host: string;
+  try {
+    host = new URL(targetUrl).hostname.replace(/^\[|\]$/g, '');
+  } catch {
+    return null;
+  }
+  if (!net.isIP(host) || isAllowedAddress(host, allowedCidrs)) return null;
+  return refusal(host, host).message;
+}
+
 /** A `lookup` for http.request that refuses non-public addresses (outside `allowedCidrs`) at connect time. */
 export function guardedLookup(allowPrivate: boolean, allowedCidrs: readonly string[] = []): net.LookupFunction | undefined {
   if (allowPrivate) return undefined;

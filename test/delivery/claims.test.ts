@@ -1,0 +1,120 @@
+/**
+ * Claims that scale (issue 11): claim_deliveries takes a per-webhook advisory lock, not one
+ * global lock, so claimers partition the webhooks between them, and the per-webhook cap stays
+ * exact however the claims interleave.
+ */
+import fc from 'fast-check';
+import type { DataSource } from 'typeorm';
+import { claimDueDeliveries, settleDeliveries } from '../../src/delivery/queue';
+import { startReceiver, type Receiver } from '../support/receiver';
+import { startTestService, type TestService } from '../support/testService';
+import { createWebhook } from './helpers';
+
+jest.setTimeout(120_000);
+
+describe('claims without a global lock', () => {
+  let t: TestService;
+  let r: Receiver;
+  let ds: DataSource;
+  let hookIds: number[];
+
+  beforeAll(async () => {
+    t = await startTestService({ RUN_WORKER: 'false' });
+    ds = t.service.db.dataSource;
+    r = await startReceiver((_req, res) => res.writeHead(200).end());
+    hookIds = [];
+    for (let i = 0; i < 3; i++) hookIds.push((await createWebhook(t.service.manager, r.url, [`claims.hook${i}`], { secret: '' })).webhookId);
+    await ds.query(`INSERT INTO event (event_id, name, primary_key, associate_id) SELECT gen_random_uuid(), 'claims.prop', g, 1 FROM generate_series(1, 12) g`);
+  });
+  afterAll(async () => {
+    await r.close();
+    await t.stop();
+  });
+
+  /** A fresh queue: `perHook` due deliveries for each of the first `hooks` webhooks, older webhooks first. */
+  async function queue(hooks: number, perHook: number): Promise<void> {
+    await ds.query(`DELETE FROM delivery_attempt`);
+    await ds.query(`DELETE FROM delivery`);
+    await ds.query(`DELETE FROM delivery_worker`);
+    await ds.query(
+      `INSERT INTO delivery (event_id, webhook_id, run_at)
+       SELECT e.event_id, h.id, now() - interval '1 minute' + h.n * interval '1 second'
+       FROM unnest($1::int[]) WITH ORDINALITY AS h(id, n), (SELECT event_id FROM event WHERE name = 'claims.prop' AND primary_key <= $2) e`,
+      [hookIds.slice(0, hooks), perHook],
+    );
+  }
+
+  async function liveByWebhook(): Promise<Map<number, number>> {
+    const rows: Array<{ webhook_id: number; n: number }> = await ds.query(
+      `SELECT webhook_id, count(*)::int AS n FROM delivery WHERE locked_by IS NOT NULL AND status = 'pending' GROUP BY webhook_id`,
+    );
+    return new Map(rows.map((row) => [row.webhook_id, row.n]));
+  }
+
+  it("with one worker's claim transaction held open, a second worker claims other webhooks' deliveries at once", async () => {
+    await queue(3, 6);
+    const held = ds.createQueryRunner();
+    await held.connect();
+    try {
+      await held.startTransaction();
+      // Worker A claims the oldest webhook's deliveries and does not commit.
+      const a: Array<{ webhookId: number }> = await held.query(`SELECT * FROM claim_deliveries('worker-a', 4, 60000, 4)`);
+      expect(a.map((c) => c.webhookId)).toEqual([hookIds[0], hookIds[0], hookIds[0], hookIds[0]]);
+
+      const started = Date.now();
+      const b = await Promise.race([
+        claimDueDeliveries(ds, 'worker-b', 100, 60_000, 4),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('worker B waited for worker A')), 3000)),
+      ]);
+      expect(Date.now() - started).toBeLessThan(1000);
+      // B skips the webhook A holds and takes the others, up to the cap each.
+      expect(b.filter((c) => c.webhookId === hookIds[0])).toEqual([]);
+      expect(b.filter((c) => c.webhookId === hookIds[1])).toHaveLength(4);
+      expect(b.filter((c) => c.webhookId === hookIds[2])).toHaveLength(4);
+      await held.commitTransaction();
+    } finally {
+      await held.release();
+    }
+    // Once A committed, its four claims count: the oldest webhook is full for everyone.
+    expect((await claimDueDeliveries(ds, 'worker-c', 100, 60_000, 4)).filter((c) => c.webhookId === hookIds[0])).toEqual([]);
+    expect((await liveByWebhook()).get(hookIds[0])).toBe(4);
+  });
+
+  it('N concurrent claimers never exceed the per-webhook cap, never claim a delivery twice, through claims and settlements interleaved (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          cap: fc.integer({ min: 1, max: 5 }),
+          hooks: fc.integer({ min: 1, max: 3 }),
+          perHook: fc.integer({ min: 1, max: 12 }),
+          claimers: fc.array(fc.record({ limit: fc.integer({ min: 1, max: 10 }), settle: fc.integer({ min: 0, max: 3 }) }), { minLength: 2, maxLength: 6 }),
+        }),
+        async ({ cap, hooks, perHook, claimers }) => {
+          await queue(hooks, perHook);
+          const holdings = claimers.map(() => new Set<string>());
+          for (let round = 0; round < 3; round++) {
+            await Promise.all(
+              claimers.map(async (claimer, i) => {
+                const worker = `prop-${i}`;
+                if (round > 0 && claimer.settle > 0) {
+                  const done = [...holdings[i]].slice(0, claimer.settle);
+                  await settleDeliveries(ds, worker, done.map((deliveryId) => ({ deliveryId, step: 'succeeded' as const, delayMs: 0 })));
+                  for (const id of done) holdings[i].delete(id);
+                }
+                for (const c of await claimDueDeliveries(ds, worker, claimer.limit, 60_000, cap)) {
+                  // Never a delivery another claimer holds.
+                  expect(holdings.some((h) => h.has(c.deliveryId))).toBe(false);
+                  holdings[i].add(c.deliveryId);
+                }
+              }),
+            );
+            const live = await liveByWebhook();
+            for (const n of live.values()) expect(n).toBeLessThanOrEqual(cap);
+            expect([...live.values()].reduce((a, b) => a + b, 0)).toBe(holdings.reduce((a, h) => a + h.size, 0));
+          }
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+});
