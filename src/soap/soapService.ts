@@ -3,7 +3,8 @@ import path from 'node:path';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import * as soap from 'soap';
 import { identifyCaller, type CallerContext } from '../core/caller';
-import { NotFoundError, RateLimitedError } from '../core/errors';
+import { NotFoundError } from '../core/errors';
+import { outageLog } from '../db/transientErrors';
 import type { RequestRateLimiter } from '../core/rateLimit';
 import type { WebhookManager } from '../core/WebhookManager';
 import type { DataSource } from 'typeorm';
@@ -105,8 +106,8 @@ export async function mountSoapService(app: Express, deps: SoapDependencies): Pr
         return body === null ? {} : { $xml: body };
       } catch (error) {
         const fault = faultFromError(error);
-        if (fault.code === 'soap:Server') deps.logger.error({ err: error, operation: name }, 'SOAP operation failed');
-        if (error instanceof RateLimitedError) res.setHeader('Retry-After', String(error.retryAfterSeconds));
+        if (fault.exceptionType === 'DatabaseUnavailableError') outageLog.report(deps.logger, error, 'soap');
+        else if (fault.code === 'soap:Server') deps.logger.error({ err: error, operation: name }, 'SOAP operation failed');
         sendFault(res, fault);
         // The fault is written; a promise that never settles keeps node-soap from writing again.
         return new Promise(() => undefined);
