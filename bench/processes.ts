@@ -8,7 +8,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-const CLI = path.resolve(__dirname, '../dist/cli.js');
+// BENCH_DIST compares another build (e.g. the code before a change) under the same harness.
+const CLI = path.resolve(__dirname, '..', process.env.BENCH_DIST ?? 'dist', 'cli.js');
 
 export function peakRssMb(pid: number | undefined): number {
   try {
