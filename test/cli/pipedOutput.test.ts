@@ -83,5 +83,5 @@ describe('CLI output on a pipe', () => {
     const tickets = await runCli(['tickets', 'list', '--json'], database.env);
     expect(tickets.code).toBe(0);
     expect(JSON.parse(tickets.stdout)).toEqual([{ TicketId: expect.any(Number), Name: 'json', AssociateId: 1, Application: false, Created: expect.any(String), Revoked: null }]);
-  }, 60_000);
+  }, 180_000); // three CLI runs, each opening the database (embedded: a server start each)
 });
