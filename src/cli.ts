@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { deliveries, purge, redeliver, signal, UsageError, webhooks, wantsHelp } from './commands';
+import { deliveries, purge, redeliver, signal, UsageError, webhooks, wantsHelp, writeJsonList } from './commands';
 import { ConfigError, loadConfig, type Config } from './config';
 import { CoreError, ValidationError } from './core/errors';
 import { hashApplicationToken } from './core/caller';
@@ -30,12 +30,13 @@ Commands:
   convert-pglite                          convert a DATA_DIR of the PGlite release to the embedded PostgreSQL server (once)
   tickets create --name NAME [--associate-id N] [--application TOKEN]
                                           create an API ticket; prints it alone on the last line
-  tickets list                            list tickets (never their secret part)
+  tickets list [--json]                   list tickets (never their secret part)
   tickets revoke <ticketId>               revoke a ticket
-  webhooks list|show|stop|start [...]     list, inspect, stop or start (re-verifies) webhooks
+  webhooks list|show|stop|start [...]     list (--json), inspect, stop or start (re-verifies) webhooks
   signal <event> <primaryKey> [--data k=v ...]
                                           signal an event (SignalEvent)
-  deliveries list --webhook N [--failed]  a webhook's deliveries, newest first
+  deliveries list --webhook N [--failed] [--json]
+                                          a webhook's deliveries, newest first
   deliveries show ID                      one delivery's attempts (cycle, number, status, latency, error)
   redeliver <deliveryId>                  send a failed delivery again (same EventId)
   redeliver --webhook N --since <ISO time>
@@ -188,7 +189,7 @@ async function convertPgliteDataDir(config: Config, args: string[]): Promise<num
 
 async function tickets(config: Config, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const help = 'Usage:\n  webhook-agent tickets create --name NAME [--associate-id N] [--application TOKEN]\n    (--application binds the ticket to one application: it then sees only that application\'s webhooks)\n  webhook-agent tickets list\n  webhook-agent tickets revoke <ticketId>\n';
+  const help = 'Usage:\n  webhook-agent tickets create --name NAME [--associate-id N] [--application TOKEN]\n    (--application binds the ticket to one application: it then sees only that application\'s webhooks)\n  webhook-agent tickets list [--json]\n  webhook-agent tickets revoke <ticketId>\n';
   if (!sub || wantsHelp(args, help)) {
     if (!sub) process.stderr.write(help);
     return sub ? 0 : 2;
@@ -205,7 +206,15 @@ async function tickets(config: Config, args: string[]): Promise<number> {
     return 0;
   }
   if (sub === 'list') {
-    for (const row of await withDatabase(config, listTickets)) {
+    const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' } }, strict: true });
+    const rows = await withDatabase(config, listTickets);
+    if (values.json) {
+      writeJsonList(
+        rows.map((row) => ({ TicketId: row.ticketId, Name: row.name, AssociateId: row.associateId, Application: row.applicationHash !== null, Created: row.createdAt.toISOString(), Revoked: row.revokedAt?.toISOString() ?? null })),
+      );
+      return 0;
+    }
+    for (const row of rows) {
       process.stdout.write(`${row.ticketId}\t${row.name}\tassociate ${row.associateId}\t${row.applicationHash ? 'application' : 'operator'}\tcreated ${row.createdAt.toISOString()}\t${row.revokedAt ? `revoked ${row.revokedAt.toISOString()}` : 'active'}\n`);
     }
     return 0;
@@ -223,32 +232,42 @@ async function tickets(config: Config, args: string[]): Promise<number> {
   throw new UsageError(`Unknown tickets command ${JSON.stringify(sub)}.`);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    if (error instanceof ConfigError || error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`${(error as Error).message}\nRun webhook-agent --help for usage.\n`);
-      process.exit(2);
-    }
-    if (error instanceof ValidationError) {
-      process.stderr.write(`${error.message}\n`);
-      process.exit(2);
-    }
-    if (error instanceof CoreError) {
-      // Not found, not failed, a target that failed verification: the message says what to do.
-      process.stderr.write(`${error.message}\n`);
-      process.exit(1);
-    }
-    if (error instanceof EmbeddedServerError) {
-      // Set-up the operator must fix (permissions, a folder of an earlier release, no binaries).
-      process.stderr.write(`${error.message}\n`);
-      process.exit(2);
-    }
-    if (error instanceof DataDirInUseError) {
-      process.stderr.write(`${error.message}\n`);
-      process.exit(1);
-    }
-    process.stderr.write(`webhook-agent failed: ${(error as Error)?.message ?? String(error)}\n`);
-    process.exit(1);
-  },
-);
+/**
+ * Exits once stdout and stderr have drained: on a pipe they are asynchronous, and
+ * process.exit would cut off what a slow reader has not taken yet. A write's callback runs
+ * after every earlier write has been flushed.
+ */
+function exitAfterOutput(code: number): void {
+  process.exitCode = code;
+  let open = 2;
+  const drained = () => {
+    if (--open === 0) process.exit(code);
+  };
+  process.stdout.write('', drained);
+  process.stderr.write('', drained);
+}
+
+// A reader that stops early (`| head`) is not a failure of ours.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
+main(process.argv.slice(2)).then(exitAfterOutput, (error: unknown) => {
+  if (error instanceof ConfigError || error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`${(error as Error).message}\nRun webhook-agent --help for usage.\n`);
+    return exitAfterOutput(2);
+  }
+  // Bad input, or set-up the operator must fix (permissions, a folder of an earlier release, no binaries).
+  if (error instanceof ValidationError || error instanceof EmbeddedServerError) {
+    process.stderr.write(`${error.message}\n`);
+    return exitAfterOutput(2);
+  }
+  // Not found, not failed, a target that failed verification: the message says what to do.
+  if (error instanceof CoreError || error instanceof DataDirInUseError) {
+    process.stderr.write(`${error.message}\n`);
+    return exitAfterOutput(1);
+  }
+  process.stderr.write(`webhook-agent failed: ${(error as Error)?.message ?? String(error)}\n`);
+  return exitAfterOutput(1);
+});

@@ -53,15 +53,24 @@ function positiveId(raw: string | undefined, what: string, usage: string): numbe
   return Number(raw);
 }
 
+/**
+ * `--json` on list commands: one JSON array, an object per row with NetServer-style member names,
+ * one row a line (valid JSON, and still greppable).
+ */
+export function writeJsonList(rows: object[]): void {
+  process.stdout.write(rows.length === 0 ? '[]\n' : `[\n${rows.map((row) => JSON.stringify(row)).join(',\n')}\n]\n`);
+}
+
 const stateName = (state: WebhookState) => WEBHOOK_STATE_NAMES[state] ?? String(state);
 const oneLine = (text: string | null) => (text ?? '').replace(/\s+/g, ' ').trim();
 
 // ---- webhooks ---------------------------------------------------------------------------
 
 const WEBHOOKS_HELP = `Usage:
-  webhook-agent webhooks list [--name TEXT] [--event EVENT] [--state Active|Stopped|TooManyErrors]
+  webhook-agent webhooks list [--name TEXT] [--event EVENT] [--state Active|Stopped|TooManyErrors] [--json]
       one webhook a line: id, state, name, target, events, calls, errors, consecutive errors,
       held deliveries (waiting for the webhook to be Active again)
+      (--json: a JSON array of objects with those members)
   webhook-agent webhooks show <webhookId>      every field (the Secret only as set / not set)
   webhook-agent webhooks stop <webhookId>      set it Stopped: its deliveries are held
   webhook-agent webhooks start <webhookId>     set it Active again; the target is verified first
@@ -73,7 +82,7 @@ export async function webhooks(config: Config, args: string[]): Promise<number> 
   const [sub, ...rest] = args;
   if (wantsHelp(args, WEBHOOKS_HELP)) return 0;
   if (sub === 'list') {
-    const { values } = parseArgs({ args: rest, options: { name: { type: 'string' }, event: { type: 'string' }, state: { type: 'string' } }, strict: true });
+    const { values } = parseArgs({ args: rest, options: { name: { type: 'string' }, event: { type: 'string' }, state: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
     let statusFilter: WebhookState | null = null;
     if (values.state !== undefined) {
       const state = webhookStateFromName(values.state);
@@ -84,6 +93,22 @@ export async function webhooks(config: Config, args: string[]): Promise<number> 
       const found = await manager.getAllWebhooks({ nameFilter: values.name ?? null, eventFilter: values.event ?? null, statusFilter }, CLI_ACTOR);
       return [found, await heldCounts(ds, found.map((w) => w.webhookId))] as const;
     });
+    if (values.json) {
+      writeJsonList(
+        list.map((w) => ({
+          WebhookId: w.webhookId,
+          State: stateName(w.state),
+          Name: w.name,
+          TargetUrl: w.targetUrl,
+          Events: w.events,
+          TotalCalls: w.totalCalls,
+          TotalErrors: w.totalErrors,
+          ConsecutiveErrors: w.consecutiveErrors,
+          HeldDeliveries: held.get(w.webhookId) ?? 0,
+        })),
+      );
+      return 0;
+    }
     for (const w of list) {
       process.stdout.write(
         `${w.webhookId}\t${stateName(w.state)}\t${oneLine(w.name)}\t${w.targetUrl ?? ''}\t${w.events.join(',')}\t${w.totalCalls}\t${w.totalErrors}\t${w.consecutiveErrors}\t${held.get(w.webhookId) ?? 0}\n`,
@@ -169,7 +194,7 @@ export async function signal(config: Config, args: string[]): Promise<number> {
 // ---- deliveries -------------------------------------------------------------------------
 
 const DELIVERIES_HELP = `Usage:
-  webhook-agent deliveries list --webhook <webhookId> [--failed] [--limit N]
+  webhook-agent deliveries list --webhook <webhookId> [--failed] [--limit N] [--json]
   webhook-agent deliveries show <deliveryId>
 
 list: a webhook's deliveries, newest first (default 100), one a line: delivery id, status, attempts
@@ -178,6 +203,8 @@ in the current cycle, event, primary key, EventId, created, the last attempt's e
 show: the delivery, then its attempts one a line: cycle, attempt number, time, outcome
 (succeeded, failed, unknown = not settled), HTTP status (- for none), latency in ms, error,
 the answer's start.
+--json (list) prints a JSON array of objects (DeliveryId, Status, Attempts, Event, PrimaryKey,
+EventId, Created, LastError) instead.
 `;
 
 export async function deliveries(config: Config, args: string[]): Promise<number> {
@@ -185,7 +212,7 @@ export async function deliveries(config: Config, args: string[]): Promise<number
   if (wantsHelp(args, DELIVERIES_HELP)) return 0;
   if (sub === 'show') return showDelivery(config, rest);
   if (sub !== 'list') throw new UsageError(sub ? `Unknown deliveries command ${JSON.stringify(sub)}.` : 'deliveries needs a command: list or show.');
-  const { values } = parseArgs({ args: rest, options: { webhook: { type: 'string' }, failed: { type: 'boolean' }, limit: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({ args: rest, options: { webhook: { type: 'string' }, failed: { type: 'boolean' }, limit: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
   const webhookId = positiveId(values.webhook, '--webhook <webhookId>', 'deliveries list');
   const limit = values.limit === undefined ? 100 : Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new UsageError('--limit must be a whole number from 1 to 100000.');
@@ -195,6 +222,12 @@ export async function deliveries(config: Config, args: string[]): Promise<number
       return 1;
     }
     const rows = await listDeliveries(ds, webhookId, { failedOnly: values.failed, limit });
+    if (values.json) {
+      writeJsonList(
+        rows.map((d) => ({ DeliveryId: d.deliveryId, Status: d.status, Attempts: d.attempts, Event: d.eventName, PrimaryKey: d.primaryKey, EventId: d.eventId, Created: new Date(d.createdAt).toISOString(), LastError: d.lastError })),
+      );
+      return 0;
+    }
     for (const d of rows) {
       process.stdout.write(`${d.deliveryId}\t${d.status}\t${d.attempts}\t${d.eventName}\t${d.primaryKey}\t${d.eventId}\t${new Date(d.createdAt).toISOString()}\t${oneLine(d.lastError)}\n`);
     }

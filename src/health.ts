@@ -1,5 +1,7 @@
 import type { Express } from 'express';
 import type { DataSource } from 'typeorm';
+import { pgPool } from './db/preparedQuery';
+import { databaseReason } from './db/transientErrors';
 
 const READY_TIMEOUT_MS = 2000;
 
@@ -13,6 +15,10 @@ export function mountHealth(app: Express, ds: DataSource): void {
   });
   app.get('/readyz', async (_req, res) => {
     try {
+      // A plain round trip on the pool first: when the server is away its own words
+      // ("the database system is starting up", "connect ECONNREFUSED ...") are the reason,
+      // not a message from TypeORM's query runner.
+      await withTimeout(pgPool(ds).query('SELECT 1'), READY_TIMEOUT_MS);
       const pending = await withTimeout(ds.showMigrations(), READY_TIMEOUT_MS);
       if (pending) {
         res.status(503).json({ status: 'unavailable', reason: 'database migrations are pending; run webhook-agent migrate' });
@@ -20,7 +26,7 @@ export function mountHealth(app: Express, ds: DataSource): void {
       }
       res.json({ status: 'ready' });
     } catch (error) {
-      res.status(503).json({ status: 'unavailable', reason: `database unreachable: ${(error as Error).message}` });
+      res.status(503).json({ status: 'unavailable', reason: `database unreachable: ${databaseReason(error)}` });
     }
   });
 }

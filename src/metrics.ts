@@ -25,6 +25,8 @@ export class Metrics implements DeliveryMetrics {
   private readonly attemptSeconds: client.Histogram<'outcome'>;
   private readonly finishedDeliveries: client.Counter<'status'>;
   private readonly requests: client.Counter<'door' | 'operation' | 'outcome'>;
+  /** The counter's child per label set: prom-client would hash the labels object on every inc. */
+  private readonly requestChildren = new Map<string, client.Counter.Internal>();
 
   constructor(ds: DataSource) {
     const registers = [this.registry];
@@ -86,7 +88,14 @@ export class Metrics implements DeliveryMetrics {
     return (req: Request, res: Response, next: NextFunction): void => {
       res.once('finish', () => {
         const label = requestLabel(req, res.statusCode);
-        if (label) this.requests.inc(label);
+        if (!label) return;
+        const key = `${label.door} ${label.operation} ${label.outcome}`;
+        let child = this.requestChildren.get(key);
+        if (!child) {
+          child = this.requests.labels(label);
+          this.requestChildren.set(key, child);
+        }
+        child.inc();
       });
       next();
     };
@@ -105,7 +114,8 @@ export class Metrics implements DeliveryMetrics {
 }
 
 function requestLabel(req: Request, status: number): { door: string; operation: string; outcome: string } | null {
-  const path = req.originalUrl.split('?')[0];
+  const query = req.originalUrl.indexOf('?');
+  const path = query < 0 ? req.originalUrl : req.originalUrl.slice(0, query);
   if (path === SOAP_PATH) {
     if (req.method !== 'POST') return null; // ?wsdl
     const action = String(req.headers.soapaction ?? '').replace(/^"|"$/g, '');

@@ -3,7 +3,7 @@
  * for the caller: what was wrong and how to fix it. They never carry secrets or stack traces.
  */
 export abstract class CoreError extends Error {
-  abstract readonly kind: 'validation' | 'not_found' | 'verification_failed' | 'unauthorized' | 'conflict' | 'not_implemented' | 'rate_limited';
+  abstract readonly kind: 'validation' | 'not_found' | 'verification_failed' | 'unauthorized' | 'conflict' | 'not_implemented' | 'rate_limited' | 'unavailable';
   /** True when the caller can fix it (soap:Client, 4xx); false for our own faults. */
   abstract readonly callerFault: boolean;
 }
@@ -70,5 +70,15 @@ export class NotImplementedError extends CoreError {
   constructor(message: string) {
     super(message);
     this.name = 'NotImplementedError';
+  }
+}
+
+/** The database is briefly unreachable (a restart, a dropped connection): retry soon. Our side, not the caller's. */
+export class DatabaseUnavailableError extends CoreError {
+  readonly kind = 'unavailable';
+  readonly callerFault = false;
+  constructor(message: string, public readonly retryAfterSeconds: number) {
+    super(message);
+    this.name = 'DatabaseUnavailableError';
   }
 }

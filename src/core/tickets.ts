@@ -26,6 +26,8 @@ export async function createTicket(ds: DataSource, name: string, associateId: nu
 export interface TicketIdentity {
   associate: AssociateRef;
   application: string | null;
+  /** The ticket's SHA-256 (what the rate limiter counts by). */
+  ticketHash: string;
 }
 
 /** Creates the first ticket when there is none yet, so a fresh install can be called at all. */
@@ -60,7 +62,7 @@ export async function identifyTicket(ds: DataSource, ticket: string | null | und
     accepted.delete(hash);
     throw new UnauthorizedError('The ticket is unknown or revoked: check it, or create a new one with `npx webhook-agent tickets create --name NAME`.');
   }
-  const who = { associate: { associateId: row.associateId, name: row.name }, application: row.applicationHash };
+  const who = { associate: { associateId: row.associateId, name: row.name }, application: row.applicationHash, ticketHash: hash };
   if (accepted.size >= ACCEPTED_MAX) accepted.clear();
   accepted.set(hash, { who, until: Date.now() + ACCEPTED_TTL_MS });
   return who;

@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { IsNull } from 'typeorm';
 import { TicketRow } from './entities/TicketRow';
+import { preparedQuery } from './preparedQuery';
 
 /** The ticket table's queries. */
 
@@ -9,8 +10,15 @@ export async function insertTicket(ds: DataSource, ticket: { tokenHash: string; 
   return repository.save(repository.create({ ...ticket, createdAt: new Date(), revokedAt: null }));
 }
 
-export async function findActiveTicketByHash(ds: DataSource, tokenHash: string): Promise<TicketRow | null> {
-  return ds.getRepository(TicketRow).findOneBy({ tokenHash, revokedAt: IsNull() });
+/** Every request whose ticket is not cached asks this: a prepared statement, no entity hydration. */
+export async function findActiveTicketByHash(ds: DataSource, tokenHash: string): Promise<Pick<TicketRow, 'associateId' | 'name' | 'applicationHash'> | null> {
+  const rows = await preparedQuery<Pick<TicketRow, 'associateId' | 'name' | 'applicationHash'>>(
+    ds,
+    'ticket_find_active',
+    'SELECT associate_id AS "associateId", name, application_hash AS "applicationHash" FROM ticket WHERE token_hash = $1 AND revoked_at IS NULL',
+    [tokenHash],
+  );
+  return rows[0] ?? null;
 }
 
 export async function listTickets(ds: DataSource): Promise<TicketRow[]> {

@@ -1,6 +1,7 @@
-import type { DataSource, EntityManager } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import type { Webhook, WebhookFilter } from '../core/webhook';
 import { WebhookRow } from './entities/WebhookRow';
+import { preparedQuery } from './preparedQuery';
 import { secretBoxOf, type SecretBox } from './secretBox';
 
 /** The webhook table's queries, named by what they do. The only place webhook SQL lives. */
@@ -63,16 +64,23 @@ function webhookToRow(webhook: Webhook, box: SecretBox): Partial<WebhookRow> {
 
 // Reads go through plain SQL: TypeORM's query builder and entity hydration cost more than
 // the query itself on the hot paths (GetWebhook, GetAllWebhooks, every delivery).
-const SELECT_WEBHOOK = `SELECT webhook_id AS "webhookId", name, events, target_url AS "targetUrl", secret, state, type,
+const WEBHOOK_COLUMNS = `webhook_id AS "webhookId", name, events, target_url AS "targetUrl", secret, state, type,
   headers, properties, registered, registered_associate_id AS "registeredAssociateId",
   registered_associate_name AS "registeredAssociateName", updated, updated_associate_id AS "updatedAssociateId",
   updated_associate_name AS "updatedAssociateName", errors_email AS "errorsEmail", description,
   total_calls AS "totalCalls", total_errors AS "totalErrors", consecutive_errors AS "consecutiveErrors", last_error AS "lastError",
-  application_hash AS "applicationHash", ordered
-  FROM webhook`;
+  application_hash AS "applicationHash", ordered`;
+const SELECT_WEBHOOK = `SELECT ${WEBHOOK_COLUMNS} FROM webhook`;
+
+const FIND_WEBHOOK = `${SELECT_WEBHOOK} WHERE webhook_id = $1`;
+
+/** Outside a transaction a prepared statement on the pool; inside one, the transaction's connection. */
+function run(db: Db, name: string, text: string, values: unknown[]): Promise<WebhookRow[]> {
+  return db instanceof DataSource ? preparedQuery<WebhookRow>(db, name, text, values) : db.query(text, values);
+}
 
 export async function findWebhook(db: Db, webhookId: number, lock = false): Promise<Webhook | null> {
-  const rows: WebhookRow[] = await db.query(`${SELECT_WEBHOOK} WHERE webhook_id = $1${lock ? ' FOR UPDATE' : ''}`, [webhookId]);
+  const rows = lock ? await run(db, 'webhook_find_locked', `${FIND_WEBHOOK} FOR UPDATE`, [webhookId]) : await run(db, 'webhook_find', FIND_WEBHOOK, [webhookId]);
   return rows.length > 0 ? rowToWebhook(rows[0], secretBoxOf(db)) : null;
 }
 
@@ -80,42 +88,68 @@ export async function findWebhook(db: Db, webhookId: number, lock = false): Prom
 export async function listWebhooks(db: Db, filter: WebhookFilter & { application?: string | null }): Promise<Webhook[]> {
   const conditions: string[] = [];
   const parameters: unknown[] = [];
+  // One prepared statement per combination of filters (the SQL differs only by which are set).
+  let shape = '';
   if (filter.nameFilter) {
     // A literal, case-insensitive substring: % and _ typed by the caller match themselves.
     parameters.push(`%${filter.nameFilter.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
     conditions.push(`name ILIKE $${parameters.length} ESCAPE '\\'`);
+    shape += 'n';
   }
   if (filter.eventFilter) {
     parameters.push(filter.eventFilter);
     conditions.push(`events @> ARRAY[$${parameters.length}::text]`);
+    shape += 'e';
   }
   if (filter.statusFilter) {
     parameters.push(filter.statusFilter);
     conditions.push(`state = $${parameters.length}`);
+    shape += 's';
   }
   if (filter.application) {
     parameters.push(filter.application);
     conditions.push(`application_hash = $${parameters.length}`);
+    shape += 'a';
   }
   const where = conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '';
-  const rows: WebhookRow[] = await db.query(`${SELECT_WEBHOOK}${where} ORDER BY webhook_id`, parameters);
+  const rows = await run(db, `webhook_list_${shape}`, `${SELECT_WEBHOOK}${where} ORDER BY webhook_id`, parameters);
   const box = secretBoxOf(db);
   return rows.map((row) => rowToWebhook(row, box));
 }
 
+/**
+ * Writes as plain INSERT/UPDATE ... RETURNING (one round trip, no entity hydration). The column
+ * names come from the entity's metadata, so a member added to webhookToRow needs nothing here.
+ */
+function columnsOf(db: Db, row: Partial<WebhookRow>): { names: string[]; values: unknown[] } {
+  const metadata = (db instanceof DataSource ? db : db.connection).getMetadata(WebhookRow);
+  const names: string[] = [];
+  const values: unknown[] = [];
+  for (const [property, value] of Object.entries(row)) {
+    if (value === undefined) continue; // as TypeORM's save: the column's default, or unchanged
+    const column = metadata.findColumnWithPropertyName(property)!;
+    names.push(column.databaseName);
+    // pg would write a JavaScript array as a PostgreSQL array literal; jsonb wants JSON text.
+    values.push(column.type === 'jsonb' && value !== null && value !== undefined ? JSON.stringify(value) : value);
+  }
+  return { names, values };
+}
+
 export async function insertWebhook(db: Db, webhook: Webhook): Promise<Webhook> {
-  const repository = db.getRepository(WebhookRow);
   const box = secretBoxOf(db);
-  const saved = await repository.save(repository.create(webhookToRow(webhook, box)));
-  return rowToWebhook(saved, box);
+  const { names, values } = columnsOf(db, webhookToRow(webhook, box));
+  const rows: WebhookRow[] = await db.query(`INSERT INTO webhook (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ${WEBHOOK_COLUMNS}`, values);
+  return rowToWebhook(rows[0], box);
 }
 
 export async function updateWebhook(db: Db, webhook: Webhook): Promise<Webhook> {
-  const repository = db.getRepository(WebhookRow);
   const box = secretBoxOf(db);
-  await repository.update({ webhookId: webhook.webhookId }, webhookToRow(webhook, box));
-  const row = await repository.findOneByOrFail({ webhookId: webhook.webhookId });
-  return rowToWebhook(row, box);
+  const { names, values } = columnsOf(db, webhookToRow(webhook, box));
+  values.push(webhook.webhookId);
+  // TypeORM answers an UPDATE with [rows, affected count].
+  const [rows]: [WebhookRow[], number] = await db.query(`UPDATE webhook SET ${names.map((name, i) => `${name} = $${i + 1}`).join(', ')} WHERE webhook_id = $${values.length} RETURNING ${WEBHOOK_COLUMNS}`, values);
+  if (rows.length === 0) throw new Error(`Webhook ${webhook.webhookId} is gone.`);
+  return rowToWebhook(rows[0], box);
 }
 
 export async function deleteWebhookRow(db: Db, webhookId: number): Promise<boolean> {

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
-import { CoreError, RateLimitedError, ValidationError } from '../core/errors';
+import { CoreError, DatabaseUnavailableError, RateLimitedError, ValidationError } from '../core/errors';
+import { databaseUnavailable, outageLog } from '../db/transientErrors';
 import type { Logger } from '../logger';
 
 /**
@@ -39,6 +40,7 @@ const CORE_STATUS: Record<CoreError['kind'], number> = {
   conflict: 409,
   not_implemented: 501,
   rate_limited: 429,
+  unavailable: 503,
 };
 
 const GENERIC_SERVER_MESSAGE = 'The service failed to process the request because of an internal error. It has been logged; try again, and contact the operator if it persists.';
@@ -65,8 +67,9 @@ function fromBodyParser(error: { type?: string; status?: number; limit?: number 
 
 export function toHttpError(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
+  error = databaseUnavailable(error) ?? error;
   if (error instanceof CoreError) {
-    const headers: Record<string, string> = error instanceof RateLimitedError ? { 'Retry-After': String(error.retryAfterSeconds) } : {};
+    const headers: Record<string, string> = error instanceof RateLimitedError || error instanceof DatabaseUnavailableError ? { 'Retry-After': String(error.retryAfterSeconds) } : {};
     return new HttpError(CORE_STATUS[error.kind] ?? 500, error.name, error.message, error instanceof ValidationError ? error.field : null, headers);
   }
   if (error && typeof error === 'object' && 'type' in error) {
@@ -90,7 +93,8 @@ export function sendError(res: Response, error: HttpError): void {
 export function restErrorHandler(logger: Logger) {
   return (error: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const httpError = toHttpError(error);
-    if (httpError.status >= 500) logger.error({ err: error, method: req.method, path: req.path }, 'REST request failed');
+    if (httpError.errorType === 'DatabaseUnavailableError') outageLog.report(logger, error, 'rest');
+    else if (httpError.status >= 500) logger.error({ err: error, method: req.method, path: req.path }, 'REST request failed');
     sendError(res, httpError);
   };
 }

@@ -1,5 +1,6 @@
 import type { Response } from 'express';
-import { CoreError, ValidationError } from '../core/errors';
+import { CoreError, DatabaseUnavailableError, RateLimitedError, ValidationError } from '../core/errors';
+import { databaseUnavailable } from '../db/transientErrors';
 import { escapeXml, NS, textElement } from './xml';
 
 /**
@@ -13,17 +14,21 @@ export interface SoapFault {
   message: string;
   exceptionType: string;
   field: string | null;
+  /** Sent as Retry-After (rate limit, database briefly unavailable). */
+  retryAfterSeconds?: number;
 }
 
 const GENERIC_SERVER_MESSAGE = 'The service failed to process the request because of an internal error. It has been logged; try again, and contact the operator if it persists.';
 
 export function faultFromError(error: unknown): SoapFault {
+  error = databaseUnavailable(error) ?? error;
   if (error instanceof CoreError) {
     return {
       code: error.callerFault ? 'soap:Client' : 'soap:Server',
       message: error.message,
       exceptionType: error.name,
       field: error instanceof ValidationError ? error.field : null,
+      retryAfterSeconds: error instanceof RateLimitedError || error instanceof DatabaseUnavailableError ? error.retryAfterSeconds : undefined,
     };
   }
   return { code: 'soap:Server', message: GENERIC_SERVER_MESSAGE, exceptionType: 'InternalError', field: null };
@@ -63,5 +68,6 @@ export function sendFault(res: Response, fault: SoapFault): void {
     res.end();
     return;
   }
+  if (fault.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(fault.retryAfterSeconds));
   res.status(500).type('text/xml; charset=utf-8').send(faultEnvelope(fault));
 }

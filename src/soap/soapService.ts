@@ -3,7 +3,8 @@ import path from 'node:path';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import * as soap from 'soap';
 import { identifyCaller, type CallerContext } from '../core/caller';
-import { NotFoundError, RateLimitedError } from '../core/errors';
+import { NotFoundError } from '../core/errors';
+import { outageLog } from '../db/transientErrors';
 import type { RequestRateLimiter } from '../core/rateLimit';
 import type { WebhookManager } from '../core/WebhookManager';
 import type { DataSource } from 'typeorm';
@@ -105,8 +106,8 @@ export async function mountSoapService(app: Express, deps: SoapDependencies): Pr
         return body === null ? {} : { $xml: body };
       } catch (error) {
         const fault = faultFromError(error);
-        if (fault.code === 'soap:Server') deps.logger.error({ err: error, operation: name }, 'SOAP operation failed');
-        if (error instanceof RateLimitedError) res.setHeader('Retry-After', String(error.retryAfterSeconds));
+        if (fault.exceptionType === 'DatabaseUnavailableError') outageLog.report(deps.logger, error, 'soap');
+        else if (fault.code === 'soap:Server') deps.logger.error({ err: error, operation: name }, 'SOAP operation failed');
         sendFault(res, fault);
         // The fault is written; a promise that never settles keeps node-soap from writing again.
         return new Promise(() => undefined);
@@ -114,7 +115,7 @@ export async function mountSoapService(app: Express, deps: SoapDependencies): Pr
     };
   }
 
-  app.use(SOAP_PATH, express.raw({ type: () => true, limit: deps.bodyLimitBytes }), soapGuard(deps.publicUrl, deps.logger), (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+  app.use(SOAP_PATH, rawBody(deps.bodyLimitBytes), soapGuard(deps.publicUrl, deps.logger), (error: unknown, _req: Request, res: Response, next: NextFunction) => {
     const status = (error as { status?: number; type?: string }).status;
     if (status === 413) return sendFault(res, clientFault(`The request body is larger than the limit of ${deps.bodyLimitBytes} bytes (BODY_LIMIT).`, 'RequestTooLarge'));
     if (status && status < 500) return sendFault(res, clientFault('The request body could not be read; send a SOAP 1.1 envelope as text/xml in UTF-8.'));
@@ -133,8 +134,51 @@ export async function mountSoapService(app: Express, deps: SoapDependencies): Pr
       enableChunkedEncoding: false,
       callback: () => resolve(),
     } as soap.IServerOptions);
-    server.addSoapHeader(() => `<Succeeded xmlns="${NS.tns}">true</Succeeded>`);
+    // A string, not a function: written as it is, with no call per response.
+    server.addSoapHeader(`<Succeeded xmlns="${NS.tns}">true</Succeeded>`);
   });
+}
+
+/**
+ * The request body as one Buffer in req.body. An uncompressed body (every SOAP client we know)
+ * is read here directly: express.raw's content-type, charset and inflate machinery cost more
+ * than the read itself on a small envelope. A compressed one goes through express.raw.
+ * Errors carry body-parser's status (413, 400) for the fault handler after the guard.
+ */
+function rawBody(limit: number) {
+  const compressed = express.raw({ type: () => true, limit });
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (req.method !== 'POST') return next();
+    if (req.headers['content-encoding'] !== undefined) return compressed(req, res, next);
+    const declared = Number(req.headers['content-length']);
+    if (declared > limit) {
+      req.resume();
+      return next(Object.assign(new Error('request entity too large'), { status: 413, type: 'entity.too.large' }));
+    }
+    const chunks: Buffer[] = [];
+    let length = 0;
+    let failed = false;
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      length += chunk.length;
+      if (length > limit) {
+        failed = true;
+        next(Object.assign(new Error('request entity too large'), { status: 413, type: 'entity.too.large' }));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.once('end', () => {
+      if (failed) return;
+      req.body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length);
+      next();
+    });
+    req.once('error', (error) => {
+      if (failed) return;
+      failed = true;
+      next(Object.assign(error, { status: 400 }));
+    });
+  };
 }
 
 /** GET: the WSDL or a pointer to it. POST: an envelope node-soap can safely dispatch. */

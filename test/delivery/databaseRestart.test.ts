@@ -1,4 +1,5 @@
 import { exec } from 'node:child_process';
+import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { startTestService, type TestService } from '../support/testService';
 import { ACTOR, createWebhook, startCheckingReceiver, waitFor, type CheckingReceiver } from './helpers';
@@ -10,6 +11,7 @@ import { ACTOR, createWebhook, startCheckingReceiver, waitFor, type CheckingRece
  * database on every server run.)
  */
 const RESTART = process.env.POSTGRES_RESTART_COMMAND;
+const TNS = 'http://www.superoffice.net/ws/crm/NetServer/Services88';
 const runIt = process.env.DATABASE_URL && RESTART ? it : it.skip;
 
 if (!RESTART || !process.env.DATABASE_URL) {
@@ -25,20 +27,42 @@ describe('PostgreSQL server restart during a burst', () => {
     await t?.stop();
   });
 
-  runIt('loses no accepted event: delivery resumes by itself, SignalEvent works again, /readyz says 503 meanwhile', async () => {
-    t = await startTestService({ WORKER_CONCURRENCY: '8', RATE_LIMIT_PER_MINUTE: '0', DELIVERY_RETRY_SCHEDULE_MS: '200,500' });
+  runIt('loses no accepted event: delivery resumes by itself, SignalEvent works again, /readyz says 503 meanwhile; failed requests answer 503 with Retry-After and nothing logs a stack trace', async () => {
+    const logLines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        logLines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+        done();
+      },
+    });
+    t = await startTestService({ WORKER_CONCURRENCY: '8', RATE_LIMIT_PER_MINUTE: '0', DELIVERY_RETRY_SCHEDULE_MS: '200,500', LOG_LEVEL: 'info' }, { logDestination: sink });
     receiver = await startCheckingReceiver(null, () => 200, { delayMs: 5 });
     for (let i = 0; i < 2; i++) await createWebhook(t.service.manager, receiver.url, ['restart.burst'], { secret: '', name: `restart hook ${i}` });
+    const [{ webhook_id: hookId }] = (await t.service.db.dataSource.query('SELECT min(webhook_id) AS webhook_id FROM webhook')) as Array<{ webhook_id: number }>;
     for (let i = 1; i <= 600; i++) await t.service.manager.signalEvent('restart.burst', i, null, ACTOR);
     await waitFor('the burst to be under way', () => receiver!.delivered.length >= 100, 30_000, 5);
     const before = receiver.delivered.length;
 
-    // /readyz is polled through the restart: it must say 503 while the server is away.
+    // /readyz and both doors are polled through the restart: 503 (with Retry-After) while the server is away.
     const readiness: number[] = [];
+    const answers: Array<{ door: string; status: number; retryAfter: string | null; body: string }> = [];
     let polling = true;
+    const ask = async (door: string, request: Promise<Response>) => {
+      const response = await request.catch(() => null);
+      answers.push({ door, status: response?.status ?? 0, retryAfter: response?.headers.get('retry-after') ?? null, body: response ? await response.text() : '' });
+    };
     const poller = (async () => {
       while (polling) {
         readiness.push(await fetch(`${t!.service.url}/readyz`).then((r) => r.status, () => 0));
+        await ask('rest', fetch(`${t!.service.url}/api/v1/Webhook/${hookId}`, { headers: { authorization: `Bearer ${t!.ticket}` } }));
+        await ask(
+          'soap',
+          fetch(t!.soapUrl, {
+            method: 'POST',
+            headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: `"${TNS}/Webhook/GetWebhook"` },
+            body: `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><Credentials xmlns="${TNS}"><Ticket>${t!.ticket}</Ticket></Credentials></s:Header><s:Body><GetWebhook xmlns="${TNS}"><WebhookId>${hookId}</WebhookId></GetWebhook></s:Body></s:Envelope>`,
+          }),
+        );
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
     })();
@@ -52,6 +76,13 @@ describe('PostgreSQL server restart during a burst', () => {
     }
     expect(readiness).toContain(503);
     expect(readiness).not.toContain(0); // the service itself kept answering
+    // Every request that failed said "briefly unavailable, retry": REST 503, SOAP a soap:Server fault, both with Retry-After.
+    const failed = answers.filter((a) => a.status !== 200);
+    expect(failed.length).toBeGreaterThan(0);
+    for (const answer of failed) {
+      expect({ door: answer.door, status: answer.status, retryAfter: answer.retryAfter }).toEqual({ door: answer.door, status: answer.door === 'rest' ? 503 : 500, retryAfter: expect.stringMatching(/^\d+$/) });
+      expect(answer.body).toMatch(/database is briefly unavailable/);
+    }
 
     expect(before).toBeLessThan(1200);
     // The service reconnects on its own; a new event is accepted once the server is back.
@@ -62,5 +93,7 @@ describe('PostgreSQL server restart during a burst', () => {
       const got = new Set(receiver!.delivered.map((d) => `${d.payload.EventId} ${d.payload.WebhookName}`));
       return ids.length >= 601 && ids.every((row) => got.has(`${row.event_id} restart hook 0`) && got.has(`${row.event_id} restart hook 1`));
     }, 90_000, 250);
+    expect(logLines.filter((line) => line.includes('    at '))).toEqual([]);
+    expect(logLines.filter((line) => /briefly unavailable/.test(line)).length).toBeGreaterThan(0);
   });
 });

@@ -1,3 +1,4 @@
+import type { DestinationStream } from 'pino';
 import { loadConfig } from '../../src/config';
 import { createTicket } from '../../src/core/tickets';
 import { createLogger } from '../../src/logger';
@@ -20,7 +21,7 @@ export interface TestService {
  * A real service on 127.0.0.1 (random port) over a fresh database, allowed to reach local
  * receivers (http and loopback targets), with one ticket for associate 7 "Test Associate".
  */
-export async function startTestService(overrides: Record<string, string> = {}): Promise<TestService> {
+export async function startTestService(overrides: Record<string, string> = {}, options: { logDestination?: DestinationStream } = {}): Promise<TestService> {
   const database = await createTestDatabase();
   const env: Record<string, string> = {
     PORT: '0',
@@ -33,7 +34,7 @@ export async function startTestService(overrides: Record<string, string> = {}): 
     ...overrides,
   };
   const config = loadConfig(env);
-  const service = await startService(config, createLogger(config));
+  const service = await startService(config, createLogger(config, options.logDestination));
   const publicUrl = service.url;
   const ticket = await createTicket(service.db.dataSource, 'Test Associate', 7);
   return {
