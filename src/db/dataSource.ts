@@ -13,10 +13,12 @@ import { Applications1764547200000 } from './migrations/1764547200000-Applicatio
 import { SecretEnvelope1764633600000 } from './migrations/1764633600000-SecretEnvelope';
 import { ClaimPerWebhookCap1764720000000 } from './migrations/1764720000000-ClaimPerWebhookCap';
 import { TicketApplication1764806400000 } from './migrations/1764806400000-TicketApplication';
+import { PreviousSecret1765500000000 } from './migrations/1765500000000-PreviousSecret';
+import { RateLimitBucket1765500000001 } from './migrations/1765500000001-RateLimitBucket';
 import { SecretBox, useSecretBox } from './secretBox';
 
 export const ENTITIES = [WebhookRow, TicketRow, EventRow, DeliveryRow, DeliveryAttemptRow];
-export const MIGRATIONS = [Initial1764374400000, Delivery1764460800000, Applications1764547200000, SecretEnvelope1764633600000, ClaimPerWebhookCap1764720000000, TicketApplication1764806400000];
+export const MIGRATIONS = [Initial1764374400000, Delivery1764460800000, Applications1764547200000, SecretEnvelope1764633600000, ClaimPerWebhookCap1764720000000, TicketApplication1764806400000, PreviousSecret1765500000000, RateLimitBucket1765500000001];
 
 /**
  * PGlite is one backend session: pglite-socket multiplexes connections onto it message by
@@ -92,7 +94,7 @@ function buildDataSource(target: { url: string } | { host: string; port: number 
     poolSize,
   });
   // Webhook Secrets are sealed and opened with the configured key wherever this DataSource reads or writes them.
-  useSecretBox(dataSource, new SecretBox(config.secretEncryptionKey));
+  useSecretBox(dataSource, new SecretBox(config.secretEncryptionKeys));
   return dataSource;
 }
 

@@ -250,6 +250,7 @@ export class DeliveryWorker {
       retry: claim.attempts,
       webhookHeaders: headersToRecord(claim.headers),
       secret: claim.secret,
+      previousSecret: claim.previousSecret,
       body,
       userAgent: USER_AGENT,
       isTest: false,
@@ -361,7 +362,7 @@ export class DeliveryWorker {
       await holdOpenDeliveries(tx, tripped.map((t) => t.webhookId));
       for (const t of tripped) {
         const failing = [...byWebhook.get(t.webhookId)!].reverse().find((f) => f.outcome !== 'success');
-        const deliveries = await emitStateChangeEvent(tx, t.webhookId, t.name, WebhookState.Active, WebhookState.TooManyErrors, 0, t.lastError);
+        const deliveries = await emitStateChangeEvent(tx, t.webhookId, t.name, t.application, WebhookState.Active, WebhookState.TooManyErrors, 0, t.lastError);
         eventsCreated ||= deliveries > 0;
         notices.push({ ...t, eventId: failing?.claim.eventId ?? null });
       }
