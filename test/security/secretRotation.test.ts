@@ -90,7 +90,7 @@ describe('secret rotation with an overlap', () => {
     expect(JSON.stringify(row)).not.toContain(oldSecret.slice(6));
 
     for (const delivery of await deliveriesOf('rotate.rest', 3)) {
-      expect(delivery.headers['webhook-signature']!.split(' ')).toHaveLength(2);
+      expect(String(delivery.headers['webhook-signature']).split(' ')).toHaveLength(2);
       expect(verifiers(delivery, oldSecret)).toEqual({ superOffice: true, standard: true, standardPackage: true });
       expect(verifiers(delivery, newSecret)).toEqual({ superOffice: true, standard: true, standardPackage: true });
       expect(verifiers(delivery, whsec())).toEqual({ superOffice: false, standard: false, standardPackage: false });
@@ -110,7 +110,7 @@ describe('secret rotation with an overlap', () => {
     await new Promise((resolve) => setTimeout(resolve, 1100));
     for (const delivery of await deliveriesOf('rotate.agents', 2)) {
       expect(delivery.headers['x-superoffice-signature-previous']).toBeUndefined();
-      expect(delivery.headers['webhook-signature']!.split(' ')).toHaveLength(1);
+      expect(String(delivery.headers['webhook-signature']).split(' ')).toHaveLength(1);
       expect(verifiers(delivery, newSecret)).toEqual({ superOffice: true, standard: true, standardPackage: true });
       expect(verifiers(delivery, oldSecret)).toEqual({ superOffice: false, standard: false, standardPackage: false });
     }
