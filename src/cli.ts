@@ -27,7 +27,8 @@ Commands:
                                           create an API ticket; prints it alone on the last line
   tickets list                            list tickets (never their secret part)
   tickets revoke <ticketId>               revoke a ticket
-  webhooks list|show|stop|start [...]     list, inspect, stop or start (re-verifies) webhooks
+  webhooks list|show|stop|start|rotate-secret [...]
+                                          list, inspect, stop, start (re-verifies) webhooks; rotate a Secret
   signal <event> <primaryKey> [--data k=v ...]
                                           signal an event (SignalEvent)
   deliveries list --webhook N [--failed]  a webhook's deliveries, newest first
