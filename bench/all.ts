@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { SummaryRow } from './load';
 
-const BENCHES = ['soap.ts', 'rest.ts', 'delivery.ts'];
+const BENCHES = ['soap.ts', 'rest.ts', 'delivery.ts', 'tracing.ts'];
 
 function run(file: string): Promise<Array<{ bench: string; rows: SummaryRow[] }>> {
   return new Promise((resolve, reject) => {

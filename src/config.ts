@@ -55,6 +55,10 @@ export interface Config {
   failedRetentionDays: number;
   /** How often the background purge runs; 0: never (use `webhook-agent purge`). */
   retentionIntervalMs: number;
+  /** `worker` serves /healthz, /readyz and /metrics on this port; null: none (`serve` has them on PORT). */
+  metricsPort: number | null;
+  /** OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set: export traces over OTLP/HTTP (src/tracing.ts). */
+  otlpTracing: boolean;
 }
 
 export class ConfigError extends Error {
@@ -150,6 +154,16 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(`ALLOWED_TARGET_CIDRS contains ${JSON.stringify(badCidr)}, which is not a CIDR; use comma-separated ranges such as 10.1.2.0/24,fd00:1::/64.`);
   }
 
+  const metricsPort = env.METRICS_PORT?.trim() ? int('METRICS_PORT', 0, 0, 65535) : null;
+
+  // The exporter reads the OTEL_* variables itself (the standard ones); here only whether it runs.
+  const otlpVariable = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim() ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT';
+  const otlpEndpoint = env[otlpVariable]?.trim() || null;
+  if (otlpEndpoint !== null && !/^https?:\/\/[^/]/i.test(otlpEndpoint)) {
+    problems.push(`${otlpVariable}=${JSON.stringify(otlpEndpoint)} is not an http(s) URL; use the collector's OTLP/HTTP address, e.g. http://otel-collector:4318 (or unset it: no traces).`);
+  }
+  const otelDisabled = env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true' || env.OTEL_TRACES_EXPORTER?.trim().toLowerCase() === 'none';
+
   const config: Config = {
     port,
     publicUrl,
@@ -183,6 +197,8 @@ export function loadConfig(env: Env = process.env): Config {
     retentionDays: int('RETENTION_DAYS', 30, 1, 36_500),
     failedRetentionDays: int('FAILED_RETENTION_DAYS', 90, 1, 36_500),
     retentionIntervalMs: int('RETENTION_INTERVAL_MS', 3_600_000, 0, 604_800_000),
+    metricsPort,
+    otlpTracing: otlpEndpoint !== null && !otelDisabled,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

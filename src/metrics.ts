@@ -28,7 +28,8 @@ export class Metrics implements DeliveryMetrics {
 
   constructor(ds: DataSource) {
     const registers = [this.registry];
-    client.collectDefaultMetrics({ register: this.registry, prefix: 'webhook_agent_' });
+    // Unprefixed (process_*, nodejs_*): the names standard Node.js dashboards and alerts read.
+    client.collectDefaultMetrics({ register: this.registry });
     this.attempts = new client.Counter({ name: 'webhook_agent_delivery_attempts_total', help: 'Delivery attempts sent by this process, by outcome (success: 2xx in time)', labelNames: ['outcome'], registers });
     this.attemptSeconds = new client.Histogram({
       name: 'webhook_agent_delivery_attempt_duration_seconds',

@@ -3,6 +3,7 @@ import { checkTargetHost, guardedLookup, TargetAddressError } from '../delivery/
 import { buildDeliveryHeaders } from '../delivery/headers';
 import { describeResult, sendWebhook, type SendResult } from '../delivery/httpSender';
 import { buildTestPayload, serializePayload, TEST_EVENT_NAME } from '../delivery/payload';
+import { traceVerification } from '../tracing';
 import { USER_AGENT } from '../version';
 import { propertiesToJson, headersToRecord } from './dictionaries';
 import type { Webhook } from './webhook';
@@ -64,7 +65,9 @@ export async function sendTestPayload(webhook: Webhook, changedByAssociateId: nu
     isTest: true,
     now,
   });
-  const result = await sendWebhook({ url: url.href, headers, body, timeoutMs: options.timeoutMs, lookup: guardedLookup(options.allowPrivateTargets, options.allowedTargetCidrs) });
+  const result = await traceVerification(url.href, webhook.webhookId, headers, (sent) =>
+    sendWebhook({ url: url.href, headers: sent, body, timeoutMs: options.timeoutMs, lookup: guardedLookup(options.allowPrivateTargets, options.allowedTargetCidrs) }),
+  );
   const accepted = result.status === 200;
   const summary = result.error
     ? `the test POST to ${url.href} failed: ${result.error}`

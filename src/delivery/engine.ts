@@ -15,6 +15,7 @@ import { findDelivery, holdOpenDeliveries, redeliverDeliveries, redeliverFailedS
 import { emitStateChangeEvent, recordEvent, signalAudience, validateSignal, type SignalledEvent } from './signal';
 import { purgeExpired, RetentionLoop } from './retention';
 import { DeliveryWorker } from './worker';
+import { traceSignal } from '../tracing';
 import type { PurgeCounts } from './queue';
 
 export class DeliveryEngine {
@@ -45,7 +46,9 @@ export class DeliveryEngine {
   async signalEvent(eventName: string, primaryKey: number, data: TypedEntry[] | null, caller: Caller): Promise<SignalledEvent> {
     validateSignal(eventName, primaryKey, data);
     const { associate, application } = callerContext(caller);
-    const signalled = await recordEvent(this.ds, eventName, primaryKey, data, associate.associateId, signalAudience(application));
+    const signalled = await traceSignal(eventName, (traceParent) =>
+      recordEvent(this.ds, eventName, primaryKey, data, associate.associateId, signalAudience(application), traceParent),
+    );
     if (signalled.deliveries > 0) this.wakeSoon();
     return signalled;
   }

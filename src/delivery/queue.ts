@@ -27,6 +27,8 @@ export interface NewEvent {
   associateId: number;
   /** Whose webhooks receive it (delivery/signal.ts says why). */
   audience: EventAudience;
+  /** The SignalEvent span's W3C traceparent (src/tracing.ts), or null. */
+  traceParent?: string | null;
 }
 
 /** 'everyone': every subscriber; otherwise only webhooks owned by that application hash (null: operator-owned ones). */
@@ -41,12 +43,12 @@ export async function insertEventWithDeliveries(db: Db, event: NewEvent): Promis
   const [row] = await select<{ deliveries: number }>(
     db,
     `WITH ev AS (
-       INSERT INTO event (event_id, name, primary_key, data, associate_id) VALUES ($1::uuid, $2::text, $3::int, $4::jsonb, $5::int)
+       INSERT INTO event (event_id, name, primary_key, data, associate_id, trace_parent) VALUES ($1::uuid, $2::text, $3::int, $4::jsonb, $5::int, $6::text)
        RETURNING event_id
      ), d AS (
        INSERT INTO delivery (event_id, webhook_id)
        SELECT ev.event_id, w.webhook_id FROM ev, webhook w WHERE w.state = 1 AND w.events @> ARRAY[$2::text]
-         AND ($6::bool OR w.application_hash IS NOT DISTINCT FROM $7::text)
+         AND ($7::bool OR w.application_hash IS NOT DISTINCT FROM $8::text)
        RETURNING 1
      ), wake AS (
        SELECT pg_notify('${WAKE_CHANNEL}', '') FROM (SELECT 1 FROM d LIMIT 1) any_delivery
@@ -58,6 +60,7 @@ export async function insertEventWithDeliveries(db: Db, event: NewEvent): Promis
       event.primaryKey,
       event.data === null ? null : JSON.stringify(event.data),
       event.associateId,
+      event.traceParent ?? null,
       event.audience === 'everyone',
       event.audience === 'everyone' ? null : event.audience.application,
     ],
@@ -88,6 +91,8 @@ export interface ClaimedDelivery {
   previousSecret?: string | null;
   headers: StringEntry[] | null;
   properties: TypedEntry[] | null;
+  /** The signal's W3C traceparent; read only while tracing is on (readTraceParents). */
+  traceParent?: string | null;
 }
 
 /**
@@ -127,6 +132,18 @@ function openClaimSecrets(db: Db, claims: ClaimedDelivery[]): ClaimedDelivery[] 
     }
   }
   return claims;
+}
+
+/** Adds each claim's stored traceparent (event.trace_parent); one query, only while tracing is on. */
+export async function readTraceParents(db: Db, claims: ClaimedDelivery[]): Promise<void> {
+  if (claims.length === 0) return;
+  const rows = await select<{ eventId: string; traceParent: string }>(
+    db,
+    `SELECT event_id AS "eventId", trace_parent AS "traceParent" FROM event WHERE event_id = ANY($1::uuid[]) AND trace_parent IS NOT NULL`,
+    [[...new Set(claims.map((claim) => claim.eventId))]],
+  );
+  const byEvent = new Map(rows.map((row) => [row.eventId, row.traceParent]));
+  for (const claim of claims) claim.traceParent = byEvent.get(claim.eventId) ?? null;
 }
 
 /** When the next pending delivery falls due (a retry, or a lease expiring), or null. */

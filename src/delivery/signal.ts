@@ -63,9 +63,10 @@ export async function recordEvent(
   data: TypedEntry[] | null,
   associateId: number,
   audience: EventAudience,
+  traceParent: string | null = null,
 ): Promise<SignalledEvent> {
   const eventId = crypto.randomUUID();
-  const deliveries = await insertEventWithDeliveries(db, { eventId, name: eventName, primaryKey, data: data && data.length > 0 ? data : null, associateId, audience });
+  const deliveries = await insertEventWithDeliveries(db, { eventId, name: eventName, primaryKey, data: data && data.length > 0 ? data : null, associateId, audience, traceParent });
   return { eventId, deliveries };
 }
 

@@ -26,6 +26,7 @@ import {
   holdOpenDeliveries,
   insertAttempts,
   nextDueAt,
+  readTraceParents,
   releaseClaims,
   settleDeliveries,
   tripWebhooks,
@@ -35,6 +36,7 @@ import {
   type Settlement,
 } from './queue';
 import { emitStateChangeEvent } from './signal';
+import { traceAttempt, tracingEnabled } from '../tracing';
 
 export interface WorkerOptions {
   /** Sends in flight at once. */
@@ -52,7 +54,7 @@ export interface WorkerOptions {
   maxInFlightPerWebhook?: number;
   contextIdentifier: string;
   policy: DeliveryPolicy;
-  /** PostgreSQL server URL to LISTEN on; null on the embedded database (notifications do not pass its socket). */
+  /** The database URL to LISTEN on (a server, or the embedded server's socket); null: polling only. */
   listenUrl: string | null;
   /** Where attempts and finished deliveries are counted (GET /metrics), if anywhere. */
   metrics?: DeliveryMetrics | null;
@@ -172,6 +174,8 @@ export class DeliveryWorker {
       let claimed: ClaimedDelivery[];
       try {
         claimed = await claimDueDeliveries(this.ds, this.workerId, limit, this.options.leaseMs, this.options.maxInFlightPerWebhook);
+        // Tracing never holds a delivery back: without its stored context an attempt starts its own trace.
+        if (tracingEnabled()) await readTraceParents(this.ds, claimed).catch(() => undefined);
       } catch (error) {
         if (!this.running) break;
         this.logger.error({ err: (error as Error).message }, 'claiming deliveries failed; retrying');
@@ -259,7 +263,11 @@ export class DeliveryWorker {
     const refusal = this.refuseIpLiteral(claim.targetUrl);
     const result: Pick<SendResult, 'status' | 'error' | 'latencyMs' | 'responseBody' | 'statusLine'> = refusal
       ? { status: null, statusLine: null, error: refusal, latencyMs: 0, responseBody: '' }
-      : await sendWebhook({ url: claim.targetUrl, headers, body, timeoutMs: this.options.deliveryTimeoutMs, lookup: this.lookup }, this.agents);
+      : await traceAttempt(
+          { traceParent: claim.traceParent, targetUrl: claim.targetUrl, webhookId: claim.webhookId, attemptNumber: claim.attempts + 1, deliveryId: claim.deliveryId, eventName: claim.eventName },
+          headers,
+          (sent) => sendWebhook({ url: claim.targetUrl!, headers: sent, body, timeoutMs: this.options.deliveryTimeoutMs, lookup: this.lookup }, this.agents),
+        );
     this.sent += 1;
     const outcome = classify(result);
     this.options.metrics?.attempt(outcome === 'success' ? 'success' : 'failure', result.latencyMs);

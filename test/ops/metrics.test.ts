@@ -54,7 +54,11 @@ describe('GET /metrics', () => {
     expect(m.get('webhook_agent_delivery_attempt_duration_seconds_bucket{le="+Inf",outcome="failure"}')).toBe(3);
     expect(m.get('webhook_agent_deliveries_open{state="due"}')).toBe(0);
     expect(m.get('webhook_agent_webhooks{state="Active"}')).toBe(1);
-    expect(m.get('webhook_agent_process_resident_memory_bytes')).toBeGreaterThan(0);
+    // prom-client's defaults under their standard (unprefixed) names, as Node.js dashboards read them.
+    expect(m.get('process_resident_memory_bytes')).toBeGreaterThan(0);
+    expect(m.get('process_cpu_seconds_total')).toBeGreaterThan(0);
+    expect(m.get('nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
+    expect([...m.keys()].filter((name) => /^webhook_agent_(process|nodejs)_/.test(name))).toEqual([]);
 
     await t.service.manager.saveWebhook({ ...hook, state: WebhookState.Stopped }, ACTOR);
     const after = await scrape();

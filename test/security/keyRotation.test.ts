@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
+import { openDatabase, type Database } from '../../src/db/dataSource';
 import { SecretBox } from '../../src/db/secretBox';
 import { reencryptSecrets } from '../../src/db/secretReencryption';
 import { startService, type RunningService } from '../../src/service';
@@ -22,6 +23,8 @@ const OLD = crypto.randomBytes(32).toString('base64');
 const NEW = crypto.randomBytes(32).toString('hex');
 const WEBHOOKS = 24;
 let database: TestDatabase;
+/** Holds the database (on the embedded one: its server) while the services come and go. */
+let holder: Database;
 let receiver: Receiver;
 const secretOf = new Map<string, string>();
 const bad: string[] = [];
@@ -30,7 +33,7 @@ const running: RunningService[] = [];
 function env(keys: string): Record<string, string> {
   return {
     PORT: '0', ALLOW_HTTP_TARGETS: 'true', ALLOW_PRIVATE_TARGETS: 'true', LOG_LEVEL: 'silent', BOOTSTRAP_TICKET: 'false',
-    DELIVERY_RETRY_SCHEDULE_MS: '100,100', SECRET_ENCRYPTION_KEY: keys, ...database.env,
+    DELIVERY_RETRY_SCHEDULE_MS: '100,100', SECRET_ENCRYPTION_KEY: keys, ...database.env, DATABASE_URL: holder.url,
   };
 }
 
@@ -54,6 +57,7 @@ async function signal(service: RunningService, count: number): Promise<void> {
 
 beforeAll(async () => {
   database = await createTestDatabase();
+  holder = await openDatabase(loadConfig({ LOG_LEVEL: 'silent', ...database.env }), { command: 'test' });
   // Slow enough that deliveries are still in flight while the secrets are rewritten.
   receiver = await startReceiver((req, res) => {
     const name = JSON.parse(req.body.toString('utf8')).WebhookName;
@@ -70,6 +74,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const service of [...running]) await service.close();
   await receiver.close();
+  await holder.close();
   await database.drop();
 });
 

@@ -25,7 +25,8 @@ beforeAll(async () => {
   const config = loadConfig({ ...env, LOG_LEVEL: 'silent' });
   inProcess = await startService(config, createLogger(config));
   ticket = await createTicket(inProcess.db.dataSource, 'Shared budget', 7);
-  child = spawn(process.execPath, [CLI, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // On the embedded database the second process joins the first one's server.
+  child = spawn(process.execPath, [CLI, 'serve'], { env: { ...process.env, ...env, DATABASE_URL: inProcess.db.url }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   childUrl = await new Promise<string>((resolve, reject) => {
     child.stdout!.on('data', (chunk: Buffer) => {

@@ -49,3 +49,13 @@ export async function startTestService(overrides: Record<string, string> = {}): 
     },
   };
 }
+
+/**
+ * The test service's own database and a URL to administer it from elsewhere: on a server the
+ * database created for the test (administered from DATABASE_URL's), embedded the server's
+ * `postgres` (administered from template1: a database cannot refuse connections to itself).
+ */
+export function databaseAdmin(t: TestService): { dbName: string; adminUrl: string } {
+  if (t.database.mode === 'server') return { dbName: new URL(t.env.DATABASE_URL).pathname.slice(1), adminUrl: process.env.DATABASE_URL! };
+  return { dbName: 'postgres', adminUrl: t.service.db.url.replace('@/postgres?', '@/template1?') };
+}

@@ -21,4 +21,8 @@ export class EventRow {
 
   @Column({ name: 'signalled_at', type: 'timestamptz' })
   signalledAt!: Date;
+
+  /** W3C traceparent of the SignalEvent span (src/tracing.ts); null when tracing was off. */
+  @Column({ name: 'trace_parent', type: 'varchar', length: 55, nullable: true })
+  traceParent!: string | null;
 }
