@@ -12,6 +12,7 @@ import { EmbeddedServerError } from './db/embeddedServer';
 import { convertPglite } from './db/pgliteConversion';
 import { DeliveryEngine } from './delivery/engine';
 import { listTickets, revokeTicket } from './db/ticketRepository';
+import { reencryptSecrets } from './db/secretReencryption';
 import { createLogger } from './logger';
 import { Metrics } from './metrics';
 import { startOpsServer } from './opsServer';
@@ -32,7 +33,8 @@ Commands:
                                           create an API ticket; prints it alone on the last line
   tickets list [--json]                   list tickets (never their secret part)
   tickets revoke <ticketId>               revoke a ticket
-  webhooks list|show|stop|start [...]     list (--json), inspect, stop or start (re-verifies) webhooks
+  webhooks list|show|stop|start|rotate-secret [...]
+                                          list (--json), inspect, stop, start (re-verifies) webhooks; rotate a Secret
   signal <event> <primaryKey> [--data k=v ...]
                                           signal an event (SignalEvent)
   deliveries list --webhook N [--failed] [--json]
@@ -42,6 +44,7 @@ Commands:
   redeliver --webhook N --since <ISO time>
                                           send a webhook's failed deliveries since then again
   purge [--dry-run]                       delete events, deliveries and attempts past their retention now
+  secrets reencrypt                       rewrite every stored Secret with the newest SECRET_ENCRYPTION_KEY
 
 Every command takes --help.
 
@@ -89,6 +92,8 @@ async function run(command: string, rest: string[], config: Config): Promise<num
       return redeliver(config, rest);
     case 'purge':
       return purge(config, rest);
+    case 'secrets':
+      return secrets(config, rest);
     default:
       throw new UsageError(`Unknown command ${JSON.stringify(command)}.`);
   }
@@ -230,6 +235,20 @@ async function tickets(config: Config, args: string[]): Promise<number> {
     return 0;
   }
   throw new UsageError(`Unknown tickets command ${JSON.stringify(sub)}.`);
+}
+
+async function secrets(config: Config, args: string[]): Promise<number> {
+  const help =
+    'Usage: webhook-agent secrets reencrypt\n\n' +
+    'Rewrites every stored webhook Secret with the first key of SECRET_ENCRYPTION_KEY (a comma-separated\n' +
+    'list, newest first; every key in it decrypts). Runs in batches while the service runs. When it reports\n' +
+    'nothing left to rewrite, the older keys can be removed from the list.\n';
+  if (wantsHelp(args, help)) return 0;
+  if (args.length !== 1 || args[0] !== 'reencrypt') throw new UsageError(args[0] ? `Unknown secrets command ${JSON.stringify(args[0])}.` : `secrets needs a command.\n${help}`);
+  if (!config.secretEncryptionKey) throw new UsageError('secrets reencrypt needs SECRET_ENCRYPTION_KEY: the new key first, then the old ones, comma-separated.');
+  const done = await withDatabase(config, (ds) => reencryptSecrets(ds, { onBatch: (p) => process.stderr.write(`${p.scanned} webhooks looked at, ${p.rewritten} values rewritten\n`) }));
+  process.stdout.write(`Re-encrypted ${done.rewritten} stored secrets of ${done.scanned} webhooks with the newest key.\n`);
+  return 0;
 }
 
 /**

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import type { DataSource } from 'typeorm';
 import type { Config } from './config';
+import { parseOverlap } from './core/secretRotation';
 import { managerOptions, WebhookManager } from './core/WebhookManager';
 import { WEBHOOK_STATE_NAMES, WebhookState, webhookStateFromName, type AssociateRef, type TypedEntry, type Webhook, type WebhookInput } from './core/webhook';
 import { openDatabase } from './db/dataSource';
@@ -75,6 +76,9 @@ const WEBHOOKS_HELP = `Usage:
   webhook-agent webhooks stop <webhookId>      set it Stopped: its deliveries are held
   webhook-agent webhooks start <webhookId>     set it Active again; the target is verified first
                                                (a signed test POST must answer 200), as for any save
+  webhook-agent webhooks rotate-secret <webhookId> [--secret S] [--overlap 24h]
+      a new Secret (S, or a generated whsec_ one, printed alone on the last line of stdout); the
+      previous one keeps signing beside it for the overlap (24h by default; 90m, 3600s, 2d; 0: none)
 Exit codes: 0 done, 1 not found or the target failed verification, 2 bad usage.
 `;
 
@@ -132,6 +136,24 @@ export async function webhooks(config: Config, args: string[]): Promise<number> 
       const to = sub === 'start' ? WebhookState.Active : WebhookState.Stopped;
       const saved = await manager.saveWebhook({ ...webhookInput(webhook), state: to }, CLI_ACTOR);
       process.stdout.write(`Webhook ${id} is ${stateName(saved.state)}${to === WebhookState.Active ? ' (its target answered the verification POST)' : ''}.\n`);
+      return 0;
+    });
+  }
+  if (sub === 'rotate-secret') {
+    const { values, positionals } = parseArgs({ args: rest, options: { secret: { type: 'string' }, overlap: { type: 'string' } }, allowPositionals: true, strict: true });
+    if (positionals.length !== 1) throw new UsageError('webhooks rotate-secret takes one webhook id.');
+    const id = positiveId(positionals[0], 'the webhook id', 'webhooks rotate-secret');
+    let overlapSeconds: number | undefined;
+    try {
+      overlapSeconds = values.overlap === undefined ? undefined : parseOverlap(values.overlap);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    return asOperator(config, async ({ manager }) => {
+      const rotated = await manager.rotateSecret(id, { secret: values.secret ?? null, overlapSeconds }, CLI_ACTOR);
+      const until = rotated.previousSecretExpires ? `the previous one keeps signing until ${rotated.previousSecretExpires.toISOString()}` : 'there is no previous Secret signing beside it';
+      process.stderr.write(`Webhook ${id} has a new Secret; ${until}.\n`);
+      process.stdout.write(`${rotated.secret}\n`);
       return 0;
     });
   }

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { isValidCidr } from './outbound/addressGuard';
-import { parseSecretKey } from './db/secretBox';
+import { parseSecretKeys } from './db/secretBox';
 
 /** Everything the service reads from its environment, read once and validated at start. */
 export interface Config {
@@ -45,8 +45,10 @@ export interface Config {
   smtpTimeoutMs: number;
   /** Requests a minute per ticket and process, on both doors; 0: no limit. */
   rateLimitPerMinute: number;
-  /** AES-256-GCM key for webhook Secrets at rest (db/secretBox.ts); null: Secrets stored as given. */
+  /** AES-256-GCM key that seals webhook Secrets at rest (db/secretBox.ts); null: Secrets stored as given. */
   secretEncryptionKey: Buffer | null;
+  /** Every configured key, newest (secretEncryptionKey) first: all open stored Secrets during a key rotation. */
+  secretEncryptionKeys: Buffer[];
   /** Most claimed-and-unfinished deliveries per webhook, across all workers. */
   webhookMaxInFlight: number;
   /** CIDRs targets may resolve to although not public (e.g. 10.1.2.0/24), checked at save and at connect. */
@@ -145,11 +147,11 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(`LOG_LEVEL=${JSON.stringify(env.LOG_LEVEL)} must be one of debug, info, warn, error, silent.`);
   }
 
-  let secretEncryptionKey: Buffer | null = null;
+  let secretEncryptionKeys: Buffer[] = [];
   if (env.SECRET_ENCRYPTION_KEY?.trim()) {
-    const parsed = parseSecretKey(env.SECRET_ENCRYPTION_KEY);
+    const parsed = parseSecretKeys(env.SECRET_ENCRYPTION_KEY);
     if ('problem' in parsed) problems.push(parsed.problem);
-    else secretEncryptionKey = parsed.key;
+    else secretEncryptionKeys = parsed.keys;
   }
 
   const allowedTargetCidrs = (env.ALLOWED_TARGET_CIDRS ?? '').split(',').map((part) => part.trim()).filter((part) => part !== '');
@@ -196,7 +198,8 @@ export function loadConfig(env: Env = process.env): Config {
     smtpFrom: env.SMTP_FROM?.trim() || 'webhook-agent@localhost',
     smtpTimeoutMs: int('SMTP_TIMEOUT_MS', 10_000, 100, 120_000),
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 600, 0, 1_000_000),
-    secretEncryptionKey,
+    secretEncryptionKey: secretEncryptionKeys[0] ?? null,
+    secretEncryptionKeys,
     webhookMaxInFlight: int('WEBHOOK_MAX_IN_FLIGHT', 8, 1, 10_000),
     allowedTargetCidrs,
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),

@@ -5,6 +5,7 @@ import { RequestRateLimiter } from './core/rateLimit';
 import { createBootstrapTicket } from './core/tickets';
 import { managerOptions, WebhookManager } from './core/WebhookManager';
 import { openDatabase, type Database } from './db/dataSource';
+import { reserveTokens } from './db/rateLimitBuckets';
 import { DeliveryEngine } from './delivery/engine';
 import { mountConsole } from './console/consoleRoutes';
 import { mountHealth } from './health';
@@ -42,8 +43,9 @@ export async function startService(config: Config, logger: Logger = createLogger
     mountHealth(app, db.dataSource);
     metrics.mount(app);
     app.use(metrics.requestCounter());
-    // One limiter for both doors: a ticket's budget is shared between SOAP and REST.
-    const rateLimiter = new RequestRateLimiter(config.rateLimitPerMinute);
+    // One limiter for both doors, its buckets in the database: a ticket's budget is shared
+    // between SOAP and REST and between every process serving this database.
+    const rateLimiter = new RequestRateLimiter(config.rateLimitPerMinute, (...args) => reserveTokens(db.dataSource, ...args));
     await mountSoapService(app, { ds: db.dataSource, manager, publicUrl: config.publicUrl, bodyLimitBytes: config.bodyLimitBytes, logger, rateLimiter });
     mountRestApi(app, { ds: db.dataSource, manager, bodyLimitBytes: config.bodyLimitBytes, logger, rateLimiter, delivery });
     mountConsole(app);

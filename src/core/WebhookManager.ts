@@ -1,9 +1,11 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Config } from '../config';
+import { dropPreviousSecret, storeRotatedSecret } from '../db/previousSecret';
 import { deleteWebhookRow, findWebhook, insertWebhook, listWebhooks, updateWebhook } from '../db/webhookRepository';
 import { cancelOpenDeliveries } from '../db/deliveryRows';
 import { callerContext, canAccess, listScope, type Caller, type CallerContext } from './caller';
 import { NotFoundError, NotImplementedError, ValidationError, VerificationFailedError } from './errors';
+import { resolveRotation, type RotatedSecret, type RotationRequest } from './secretRotation';
 import { refuseTargetAddress, sendTestPayload, type VerifierOptions } from './targetVerifier';
 import { checkStorableText, validateWebhookFields, type TargetPolicy } from './validation';
 import { createDefaultWebhook, WebhookState, type AssociateRef, type TypedEntry, type Webhook, type WebhookFilter, type WebhookInput, type WebhookResult } from './webhook';
@@ -24,8 +26,8 @@ export function managerOptions(config: Config): ManagerOptions {
 /** Called inside the save's transaction when a webhook's state changes (the delivery engine emits events). */
 export type StateChangeListener = (tx: EntityManager, webhook: Webhook, from: WebhookState | null, to: WebhookState, actor: AssociateRef) => Promise<void>;
 
-/** Signals an event on behalf of a caller (the delivery engine). */
-export type EventSignaller = (eventName: string, primaryKey: number, data: TypedEntry[] | null, actor: AssociateRef) => Promise<void>;
+/** Signals an event on behalf of a caller (the delivery engine), scoped to the caller's application. */
+export type EventSignaller = (eventName: string, primaryKey: number, data: TypedEntry[] | null, caller: CallerContext) => Promise<void>;
 
 /**
  * What every API uses (NetServer's WebhookManager): validates, verifies the target with a signed
@@ -134,12 +136,34 @@ export class WebhookManager {
           // Back to Active after TooManyErrors starts a fresh count, or one failure would trip it again.
           consecutiveErrors: state === WebhookState.Active && current.state === WebhookState.TooManyErrors ? 0 : current.consecutiveErrors,
         });
+        // A new Secret set directly replaces the old one at once, as before rotation (no overlap).
+        if ((current.secret ?? '') !== (saved.secret ?? '')) await dropPreviousSecret(tx, saved.webhookId);
         if (current.state !== saved.state) await this.stateChangeListener?.(tx, saved, current.state, saved.state, actor);
       } else {
         saved = await insertWebhook(tx, candidate);
         await this.stateChangeListener?.(tx, saved, null, saved.state, actor);
       }
       return saved;
+    });
+  }
+
+  /**
+   * Replaces the webhook's Secret (given, or a generated whsec_ one); the replaced Secret keeps
+   * signing beside it for the overlap (default 24 h), so receivers switch without losing a
+   * delivery. Rotating again inside a window replaces the previous Secret with the current one.
+   */
+  async rotateSecret(webhookId: number, request: RotationRequest, caller: Caller): Promise<RotatedSecret> {
+    const { secret, overlapSeconds } = resolveRotation(request);
+    const context = callerContext(caller);
+    return this.ds.transaction(async (tx) => {
+      const current = await findWebhook(tx, webhookId, true);
+      if (!current || !canAccess(context, current.application)) {
+        throw new NotFoundError(`There is no webhook with WebhookId ${webhookId} to rotate the Secret of.`);
+      }
+      const previous = overlapSeconds > 0 && current.secret ? current.secret : null;
+      const until = new Date(Date.now() + overlapSeconds * 1000);
+      await storeRotatedSecret(tx, webhookId, secret, previous, until);
+      return { webhookId, secret, previousSecretExpires: previous ? until : null };
     });
   }
 
@@ -166,10 +190,9 @@ export class WebhookManager {
   }
 
   async signalEvent(eventName: string, primaryKey: number, data: TypedEntry[] | null, caller: Caller): Promise<void> {
-    const actor = callerContext(caller).associate;
     if (!this.eventSignaller) {
       throw new NotImplementedError('SignalEvent is not available yet: the delivery engine is not built in this version. Nothing was recorded.');
     }
-    await this.eventSignaller(eventName, primaryKey, data, actor);
+    await this.eventSignaller(eventName, primaryKey, data, callerContext(caller));
   }
 }

@@ -60,7 +60,7 @@ export function listScope(caller: CallerContext | undefined): string | null {
  */
 export async function identifyCaller(ds: DataSource, limiter: RequestRateLimiter, ticket: string | null, applicationToken: string | null): Promise<CallerContext> {
   const identity = await identifyTicket(ds, ticket);
-  limiter.take(identity.ticketHash);
+  await limiter.take(identity.ticketHash);
   const sent = hashApplicationToken(applicationToken);
   if (identity.application === null) return { associate: identity.associate, application: sent };
   if (sent !== null && !canAccess({ associate: identity.associate, application: identity.application }, sent)) {

@@ -146,13 +146,18 @@ function validateProperties(properties: TypedEntry[] | null): void {
   }
 }
 
+/** Secret: storable text of at most 400 characters (saves and rotations alike). */
+export function validateSecret(secret: string | null): void {
+  maxLength(secret, LIMITS.secret, 'Secret');
+}
+
 /**
  * The field rules of SPEC section 2, shared by WebhookRow and WebhookManager. Returns the
  * normalized input; throws ValidationError naming the field. No I/O.
  */
 export function validateWebhookFields(input: WebhookInput, policy: TargetPolicy): WebhookInput {
   maxLength(input.name, LIMITS.name, 'Name');
-  maxLength(input.secret, LIMITS.secret, 'Secret');
+  validateSecret(input.secret);
   maxLength(input.description, LIMITS.description, 'Description');
   checkStorableText(input.type, 'Type');
   const events = normalizeEvents(input.events);

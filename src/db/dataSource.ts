@@ -16,6 +16,8 @@ import { TicketApplication1764806400000 } from './migrations/1764806400000-Ticke
 import { LiveClaims1765000000000 } from './migrations/1765000000000-LiveClaims';
 import { AttemptCycle1765300000000 } from './migrations/1765300000000-AttemptCycle';
 import { EventTraceParent1765400000000 } from './migrations/1765400000000-EventTraceParent';
+import { PreviousSecret1765500000000 } from './migrations/1765500000000-PreviousSecret';
+import { RateLimitBucket1765500000001 } from './migrations/1765500000001-RateLimitBucket';
 import { SecretBox, useSecretBox } from './secretBox';
 
 export const ENTITIES = [WebhookRow, TicketRow, EventRow, DeliveryRow, DeliveryAttemptRow];
@@ -29,6 +31,8 @@ export const MIGRATIONS = [
   LiveClaims1765000000000,
   AttemptCycle1765300000000,
   EventTraceParent1765400000000,
+  PreviousSecret1765500000000,
+  RateLimitBucket1765500000001,
 ];
 
 export interface Database {
@@ -90,7 +94,7 @@ function buildDataSource(url: string, poolSize: number, config: Config): DataSou
     poolSize,
   });
   // Webhook Secrets are sealed and opened with the configured key wherever this DataSource reads or writes them.
-  useSecretBox(dataSource, new SecretBox(config.secretEncryptionKey));
+  useSecretBox(dataSource, new SecretBox(config.secretEncryptionKeys));
   return dataSource;
 }
 

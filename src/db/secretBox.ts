@@ -25,7 +25,22 @@ export class SecretDecryptionError extends Error {
   }
 }
 
-/** Parses SECRET_ENCRYPTION_KEY: 32 bytes as 64 hex characters or as base64 (standard or URL-safe). */
+/**
+ * Parses SECRET_ENCRYPTION_KEY: a comma-separated list, newest first, of 32-byte keys written as
+ * 64 hex characters or as base64 (standard or URL-safe). The newest seals; all open.
+ */
+export function parseSecretKeys(raw: string): { keys: Buffer[] } | { problem: string } {
+  const keys: Buffer[] = [];
+  const parts = raw.split(',').map((part) => part.trim());
+  for (const [index, part] of parts.entries()) {
+    const parsed = parseSecretKey(part);
+    if ('problem' in parsed) return { problem: parts.length > 1 ? `${parsed.problem} (key ${index + 1} of ${parts.length} in the list)` : parsed.problem };
+    keys.push(parsed.key);
+  }
+  return { keys };
+}
+
+/** One key: 32 bytes as 64 hex characters or as base64 (standard or URL-safe). */
 export function parseSecretKey(raw: string): { key: Buffer } | { problem: string } {
   const text = raw.trim();
   let key: Buffer | null = null;
@@ -45,22 +60,23 @@ export function parseSecretKey(raw: string): { key: Buffer } | { problem: string
 }
 
 export class SecretBox {
-  private readonly key: Buffer | null;
+  /** Newest first: seals with the first, opens with any (key rotation, see reencryptSecrets). */
+  private readonly keys: Buffer[];
 
-  constructor(key: Buffer | null) {
-    if (key !== null && key.length !== KEY_BYTES) throw new Error(`a secret encryption key must be ${KEY_BYTES} bytes`);
-    this.key = key;
+  constructor(keys: Buffer | null | readonly Buffer[]) {
+    this.keys = keys === null ? [] : Buffer.isBuffer(keys) ? [keys] : [...keys];
+    for (const key of this.keys) if (key.length !== KEY_BYTES) throw new Error(`a secret encryption key must be ${KEY_BYTES} bytes`);
   }
 
   get encrypts(): boolean {
-    return this.key !== null;
+    return this.keys.length > 0;
   }
 
   /** The value to store. Empty and null Secrets (no signing) stay as they are. */
   seal(secret: string | null): string | null {
-    if (!secret || !this.key) return secret;
+    if (!secret || !this.encrypts) return secret;
     const iv = crypto.randomBytes(IV_BYTES);
-    const cipher = crypto.createCipheriv('aes-256-gcm', this.key, iv);
+    const cipher = crypto.createCipheriv('aes-256-gcm', this.keys[0], iv);
     const ciphertext = Buffer.concat([cipher.update(secret, 'utf8'), cipher.final()]);
     return `${V1}${iv.toString('base64')}:${cipher.getAuthTag().toString('base64')}:${ciphertext.toString('base64')}`;
   }
@@ -71,23 +87,38 @@ export class SecretBox {
     if (!stored.startsWith(V1)) {
       throw new SecretDecryptionError(`The Secret of ${what} is stored in an envelope version this version of webhook-agent does not know (${stored.split(':', 2).join(':')}).`);
     }
-    if (!this.key) {
+    if (!this.encrypts) {
       throw new SecretDecryptionError(
         `The Secret of ${what} is stored encrypted, but SECRET_ENCRYPTION_KEY is not set: configure the key it was written with.`,
       );
     }
-    const parts = stored.slice(V1.length).split(':');
-    try {
-      if (parts.length !== 3) throw new Error('malformed');
-      const [iv, tag, ciphertext] = parts.map((p) => Buffer.from(p, 'base64'));
-      const decipher = crypto.createDecipheriv('aes-256-gcm', this.key, iv);
-      decipher.setAuthTag(tag);
-      return Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString('utf8');
-    } catch {
-      throw new SecretDecryptionError(
-        `The Secret of ${what} could not be decrypted with the configured SECRET_ENCRYPTION_KEY (another key, or a damaged value): configure the key it was written with.`,
-      );
+    for (const key of this.keys) {
+      const opened = openWith(key, stored);
+      if (opened !== null) return opened;
     }
+    throw new SecretDecryptionError(
+      `The Secret of ${what} could not be decrypted with the configured SECRET_ENCRYPTION_KEY (another key, or a damaged value): configure the key it was written with.`,
+    );
+  }
+
+  /** Whether a stored value is not yet sealed with the newest key (plaintext, or an older key): reencryptSecrets rewrites it. */
+  needsResealing(stored: string | null): boolean {
+    if (!stored || !this.encrypts) return false;
+    return !stored.startsWith(V1) || openWith(this.keys[0], stored) === null;
+  }
+}
+
+/** The plaintext, or null when this key did not seal it (GCM's tag says so) or the value is damaged. */
+function openWith(key: Buffer, stored: string): string | null {
+  const parts = stored.slice(V1.length).split(':');
+  if (parts.length !== 3) return null;
+  try {
+    const [iv, tag, ciphertext] = parts.map((p) => Buffer.from(p, 'base64'));
+    const decipher = crypto.createDecipheriv('aes-256-gcm', key, iv);
+    decipher.setAuthTag(tag);
+    return Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString('utf8');
+  } catch {
+    return null;
   }
 }
 

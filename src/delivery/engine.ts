@@ -4,7 +4,7 @@
  */
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Config } from '../config';
-import type { Caller } from '../core/caller';
+import { callerContext, type Caller } from '../core/caller';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors';
 import type { WebhookManager } from '../core/WebhookManager';
 import { WebhookState, type AssociateRef, type TypedEntry, type Webhook } from '../core/webhook';
@@ -12,7 +12,7 @@ import type { Logger } from '../logger';
 import type { DeliveryMetrics } from '../metrics';
 import { ErrorMailer } from './notifier';
 import { findDelivery, holdOpenDeliveries, redeliverDeliveries, redeliverFailedSince, releaseHeldDeliveries, type Redelivered } from './queue';
-import { emitStateChangeEvent, recordEvent, validateSignal, type SignalledEvent } from './signal';
+import { emitStateChangeEvent, recordEvent, signalAudience, validateSignal, type SignalledEvent } from './signal';
 import { purgeExpired, RetentionLoop } from './retention';
 import { DeliveryWorker } from './worker';
 import { traceSignal } from '../tracing';
@@ -37,16 +37,17 @@ export class DeliveryEngine {
   /** Hooks SignalEvent and state changes of the manager into this engine. */
   attach(manager: WebhookManager): this {
     this.manager = manager;
-    manager.setEventSignaller((eventName, primaryKey, data, actor) => this.signalEvent(eventName, primaryKey, data, actor).then(() => undefined));
+    manager.setEventSignaller((eventName, primaryKey, data, caller) => this.signalEvent(eventName, primaryKey, data, caller).then(() => undefined));
     manager.onStateChange((tx, webhook, from, to, actor) => this.onStateChange(tx, webhook, from, to, actor));
     return this;
   }
 
-  /** Returns once the event and its deliveries are committed. */
-  async signalEvent(eventName: string, primaryKey: number, data: TypedEntry[] | null, actor: AssociateRef): Promise<SignalledEvent> {
+  /** Returns once the event and its deliveries are committed; scoped to the caller's application (signal.ts). */
+  async signalEvent(eventName: string, primaryKey: number, data: TypedEntry[] | null, caller: Caller): Promise<SignalledEvent> {
     validateSignal(eventName, primaryKey, data);
+    const { associate, application } = callerContext(caller);
     const signalled = await traceSignal(eventName, (traceParent) =>
-      recordEvent(this.ds, eventName, primaryKey, data, actor.associateId, { traceParent, holdForTooManyErrors: this.config.holdDeliveriesWhileTooManyErrors }),
+      recordEvent(this.ds, eventName, primaryKey, data, associate.associateId, signalAudience(application), { traceParent, holdForTooManyErrors: this.config.holdDeliveriesWhileTooManyErrors }),
     );
     if (signalled.deliveries > 0) this.wakeSoon();
     return signalled;
@@ -58,7 +59,7 @@ export class DeliveryEngine {
       if (to === WebhookState.Active) await releaseHeldDeliveries(tx, webhook.webhookId);
       else await holdOpenDeliveries(tx, [webhook.webhookId]);
     }
-    const deliveries = await emitStateChangeEvent(tx, webhook.webhookId, webhook.name, from, to, actor.associateId, null, this.config.holdDeliveriesWhileTooManyErrors);
+    const deliveries = await emitStateChangeEvent(tx, webhook.webhookId, webhook.name, webhook.application, from, to, actor.associateId, null, this.config.holdDeliveriesWhileTooManyErrors);
     // Still inside the transaction: the worker cannot see these rows yet, so wake it once more shortly after.
     if (deliveries > 0 || to === WebhookState.Active) this.wakeSoon(50);
   }

@@ -5,6 +5,7 @@
  */
 import type { DataSource, EntityManager } from 'typeorm';
 import type { StringEntry, TypedEntry } from '../core/webhook';
+import { openPreviousSecrets } from '../db/previousSecret';
 import { SecretDecryptionError, secretBoxOf } from '../db/secretBox';
 
 type Db = DataSource | EntityManager;
@@ -24,13 +25,19 @@ export interface NewEvent {
   primaryKey: number;
   data: TypedEntry[] | null;
   associateId: number;
+  /** Whose webhooks receive it (delivery/signal.ts says why). */
+  audience: EventAudience;
   /** The SignalEvent span's W3C traceparent (src/tracing.ts), or null. */
   traceParent?: string | null;
 }
 
+/** 'everyone': every subscriber; otherwise only webhooks owned by that application hash (null: operator-owned ones). */
+export type EventAudience = 'everyone' | { application: string | null };
+
 /**
  * Stores an event and one pending delivery per Active webhook subscribed to its name (the GIN
- * index answers `events @> ARRAY[name]`), in one statement; notifies listening workers at commit.
+ * index answers `events @> ARRAY[name]`) within its audience, in one statement; notifies
+ * listening workers at commit.
  */
 export async function insertEventWithDeliveries(db: Db, event: NewEvent, holdForTooManyErrors = true): Promise<number> {
   const [row] = await select<{ deliveries: number }>(
@@ -43,12 +50,23 @@ export async function insertEventWithDeliveries(db: Db, event: NewEvent, holdFor
        INSERT INTO delivery (event_id, webhook_id, status)
        SELECT ev.event_id, w.webhook_id, CASE WHEN w.state = 1 THEN 'pending' ELSE 'held' END
        FROM ev, webhook w WHERE (w.state = 1 OR w.state = 3 AND $6::bool) AND w.events @> ARRAY[$2::text]
+         AND ($8::bool OR w.application_hash IS NOT DISTINCT FROM $9::text)
        RETURNING status
      ), wake AS (
        SELECT pg_notify('${WAKE_CHANNEL}', '') FROM (SELECT 1 FROM d WHERE status = 'pending' LIMIT 1) any_delivery
      )
      SELECT (SELECT count(*) FROM d WHERE status = 'pending')::int AS deliveries, (SELECT count(*) FROM wake)::int AS woken`,
-    [event.eventId, event.name, event.primaryKey, event.data === null ? null : JSON.stringify(event.data), event.associateId, holdForTooManyErrors, event.traceParent ?? null],
+    [
+      event.eventId,
+      event.name,
+      event.primaryKey,
+      event.data === null ? null : JSON.stringify(event.data),
+      event.associateId,
+      holdForTooManyErrors,
+      event.traceParent ?? null,
+      event.audience === 'everyone',
+      event.audience === 'everyone' ? null : event.audience.application,
+    ],
   );
   return row.deliveries;
 }
@@ -72,6 +90,8 @@ export interface ClaimedDelivery {
   secret: string | null;
   /** The stored Secret could not be decrypted: the attempt must fail, never go out unsigned. */
   secretError?: string;
+  /** The Secret a rotation replaced, while its window lasts (db/previousSecret.ts): it signs too. */
+  previousSecret?: string | null;
   headers: StringEntry[] | null;
   properties: TypedEntry[] | null;
   /** Claimed while its webhook was failing: a probe (its failure adds to ConsecutiveErrors). */
@@ -107,7 +127,11 @@ export async function claimDueDeliveries(db: Db, workerId: string, limit: number
      FROM c JOIN started s ON s.delivery_id = c."deliveryId"::bigint ORDER BY s.attempt_id`,
     [workerId, limit, leaseMs, maxInFlightPerWebhook],
   );
-  return openClaimSecrets(db, claimed);
+  const opened = openClaimSecrets(db, claimed);
+  if (opened.length === 0) return opened;
+  const previous = await openPreviousSecrets(db, opened.map((c) => c.webhookId));
+  for (const claim of opened) claim.previousSecret = previous.get(claim.webhookId) ?? null;
+  return opened;
 }
 
 const NO_CAP = 2_147_483_647;
@@ -292,6 +316,8 @@ export async function addWebhookCounters(db: Db, changes: WebhookCounterChange[]
 export interface TrippedWebhook {
   webhookId: number;
   name: string | null;
+  /** The owner's application hash: its state event goes to that application's subscribers only. */
+  application: string | null;
   targetUrl: string;
   errorsEmail: string | null;
   lastError: string | null;
@@ -304,9 +330,9 @@ export async function tripWebhooks(db: Db, webhookIds: number[]): Promise<Trippe
     db,
     `WITH t AS (
        UPDATE webhook SET state = 3 WHERE webhook_id = ANY($1::int[]) AND state = 1
-       RETURNING webhook_id, name, target_url, errors_email, last_error
+       RETURNING webhook_id, name, application_hash, target_url, errors_email, last_error
      )
-     SELECT webhook_id AS "webhookId", name, target_url AS "targetUrl", errors_email AS "errorsEmail", last_error AS "lastError" FROM t`,
+     SELECT webhook_id AS "webhookId", name, application_hash AS application, target_url AS "targetUrl", errors_email AS "errorsEmail", last_error AS "lastError" FROM t`,
     [webhookIds],
   );
 }

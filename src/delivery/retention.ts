@@ -4,6 +4,7 @@
  * Any number of processes may run it at once (the batches skip rows another one holds).
  */
 import type { DataSource } from 'typeorm';
+import { dropExpiredPreviousSecrets } from '../db/previousSecret';
 import type { Logger } from '../logger';
 import { countPurgeable, purgeAttempts, purgeDeliveries, purgeEvents, type PurgeCounts, type RetentionCutoffs } from './queue';
 
@@ -21,6 +22,8 @@ export async function purgeExpired(
 ): Promise<PurgeCounts> {
   if (options.dryRun) return countPurgeable(ds, cutoffs);
   const batchSize = options.batchSize ?? PURGE_BATCH;
+  // Rotated-out Secrets past their window: never used again (the claim ignores them), so gone.
+  await dropExpiredPreviousSecrets(ds);
   const purged: PurgeCounts = { events: 0, deliveries: 0, attempts: 0 };
   const steps: Array<[keyof PurgeCounts, typeof purgeAttempts]> = [
     ['attempts', purgeAttempts],

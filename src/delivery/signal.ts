@@ -1,14 +1,20 @@
 /**
  * Recording events: SignalEvent's validation, and the webhook{ID}.started/stopped/errors
  * events of state changes. Both fan out the same way (queue.insertEventWithDeliveries).
+ *
+ * Signals are scoped (SPEC 7): an operator's signal (no application) reaches every subscriber,
+ * as NetServer's own events do; an application's signal reaches only its own application's
+ * webhooks, so a receiver never gets an event, signed with its own secret, that another
+ * application forged. A webhook's state event reaches only webhooks of the same owner
+ * (operator-owned webhooks: operator-owned subscribers), so names and errors stay inside.
  */
 import crypto from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import { ValidationError } from '../core/errors';
-import { validateEventName } from '../core/validation';
+import { checkStorableText, validateEventName } from '../core/validation';
 import { WEBHOOK_STATE_NAMES, type TypedEntry, type WebhookState } from '../core/webhook';
 import { stateChangeEventName } from './policy';
-import { insertEventWithDeliveries } from './queue';
+import { insertEventWithDeliveries, type EventAudience } from './queue';
 
 const MAX_DATA_ENTRIES = 1000;
 const MAX_KEY_LENGTH = 400;
@@ -35,14 +41,18 @@ export function validateSignal(eventName: string, primaryKey: number, data: Type
     if (entry.key.length > MAX_KEY_LENGTH) throw new ValidationError(`Data key ${JSON.stringify(entry.key.slice(0, 40))}... is longer than ${MAX_KEY_LENGTH} characters.`, 'Data');
     if (seen.has(entry.key)) throw new ValidationError(`Data has the key ${JSON.stringify(entry.key)} twice; keys must be unique.`, 'Data');
     seen.add(entry.key);
-    // PostgreSQL's jsonb cannot store NUL characters.
-    if (entry.key.includes('\u0000') || (typeof entry.value === 'string' && entry.value.includes('\u0000'))) {
-      throw new ValidationError(`Data entry ${JSON.stringify(entry.key)} contains a NUL character, which cannot be stored.`, 'Data');
-    }
+    // The one storable-text rule of every value (NUL, lone surrogates): core/validation.ts.
+    checkStorableText(entry.key, 'Data');
+    if (typeof entry.value === 'string') checkStorableText(entry.value, `Data[${entry.key}]`);
     if (typeof entry.value === 'number' && !Number.isFinite(entry.value)) {
       throw new ValidationError(`Data entry ${JSON.stringify(entry.key)} is not a finite number.`, 'Data');
     }
   }
+}
+
+/** The audience of a SignalEvent by a caller of `application` (null: an operator). */
+export function signalAudience(application: string | null): EventAudience {
+  return application === null ? 'everyone' : { application };
 }
 
 export interface RecordOptions {
@@ -59,12 +69,13 @@ export async function recordEvent(
   primaryKey: number,
   data: TypedEntry[] | null,
   associateId: number,
+  audience: EventAudience,
   options: RecordOptions = {},
 ): Promise<SignalledEvent> {
   const eventId = crypto.randomUUID();
   const deliveries = await insertEventWithDeliveries(
     db,
-    { eventId, name: eventName, primaryKey, data: data && data.length > 0 ? data : null, associateId, traceParent: options.traceParent ?? null },
+    { eventId, name: eventName, primaryKey, data: data && data.length > 0 ? data : null, associateId, audience, traceParent: options.traceParent ?? null },
     options.holdForTooManyErrors ?? true,
   );
   return { eventId, deliveries };
@@ -75,6 +86,8 @@ export async function emitStateChangeEvent(
   tx: EntityManager,
   webhookId: number,
   webhookName: string | null,
+  /** The webhook's owner (application hash, null: operator): only its subscribers hear of it. */
+  owner: string | null,
   from: WebhookState | null,
   to: WebhookState,
   associateId: number,
@@ -90,6 +103,6 @@ export async function emitStateChangeEvent(
     { key: 'PreviousState', type: from === null ? null : 'string', value: from === null ? null : WEBHOOK_STATE_NAMES[from] },
   ];
   if (lastError !== null) data.push({ key: 'LastError', type: 'string', value: lastError.replace(/\u0000/g, '') });
-  const { deliveries } = await recordEvent(tx, name, webhookId, data, associateId, { holdForTooManyErrors });
+  const { deliveries } = await recordEvent(tx, name, webhookId, data, associateId, { application: owner }, { holdForTooManyErrors });
   return deliveries;
 }

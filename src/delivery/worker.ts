@@ -301,6 +301,7 @@ export class DeliveryWorker {
       webhookHeaders: headersToRecord(claim.headers),
       secret: claim.secret,
       retry: claim.attempts,
+      previousSecret: claim.previousSecret,
       userAgent: USER_AGENT,
       now: new Date(),
     });
@@ -405,7 +406,7 @@ export class DeliveryWorker {
       await holdOpenDeliveries(tx, tripped.map((t) => t.webhookId));
       for (const t of tripped) {
         const failing = [...byWebhook.get(t.webhookId)!].reverse().find((f) => f.outcome !== 'success');
-        const deliveries = await emitStateChangeEvent(tx, t.webhookId, t.name, WebhookState.Active, WebhookState.TooManyErrors, 0, t.lastError, this.options.holdForTooManyErrors ?? true);
+        const deliveries = await emitStateChangeEvent(tx, t.webhookId, t.name, t.application, WebhookState.Active, WebhookState.TooManyErrors, 0, t.lastError, this.options.holdForTooManyErrors ?? true);
         eventsCreated ||= deliveries > 0;
         notices.push({ ...t, eventId: failing?.claim.eventId ?? null });
       }

@@ -18,6 +18,8 @@ export interface AttemptInput {
   properties: Record<string, unknown> | null;
   webhookHeaders: Record<string, string> | null;
   secret: string | null;
+  /** During a rotation's window, the Secret it replaced: it signs too (outbound/headers.ts). */
+  previousSecret?: string | null;
   /** Retries so far (X-SuperOffice-Retry). */
   retry: number;
   userAgent: string;
@@ -41,6 +43,7 @@ export function buildSignedAttempt(a: AttemptInput): SignedAttempt {
     retry: a.retry,
     webhookHeaders: a.webhookHeaders,
     secret: a.secret,
+    previousSecret: a.previousSecret ?? null,
     body,
     userAgent: a.userAgent,
     isTest: a.event === null,

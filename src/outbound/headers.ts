@@ -10,6 +10,8 @@ export interface DeliveryHeadersInput {
   retry: number;
   webhookHeaders: Record<string, string> | null;
   secret: string | null;
+  /** During a rotation's window, the Secret it replaced (db/previousSecret.ts): it signs too. */
+  previousSecret?: string | null;
   /** The exact bytes that will be sent: the signatures cover them. */
   body: Buffer;
   userAgent: string;
@@ -55,11 +57,15 @@ export function buildDeliveryHeaders(input: DeliveryHeadersInput): Record<string
   // An empty Secret is how clients say "no secret".
   if (input.secret) {
     headers['X-SuperOffice-Signature'] = signSuperOffice(input.secret, input.body);
-    if (isStandardWebhooksSecret(input.secret)) {
+    // A rotation's overlap: receivers still holding the previous Secret verify this header.
+    if (input.previousSecret) headers['X-SuperOffice-Signature-Previous'] = signSuperOffice(input.previousSecret, input.body);
+    // Standard Webhooks carries several space-separated signatures: the new Secret's first.
+    const standard = [input.secret, input.previousSecret].filter(isStandardWebhooksSecret);
+    if (standard.length > 0) {
       const timestamp = Math.floor(input.now.getTime() / 1000);
       headers['webhook-id'] = input.eventId;
       headers['webhook-timestamp'] = String(timestamp);
-      headers['webhook-signature'] = signStandardWebhooks(input.secret, input.eventId, timestamp, input.body);
+      headers['webhook-signature'] = standard.map((secret) => signStandardWebhooks(secret, input.eventId, timestamp, input.body)).join(' ');
     }
   }
   return headers;

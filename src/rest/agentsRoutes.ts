@@ -5,6 +5,7 @@ import { callerOf } from './auth';
 import { filterFromJson, int32, isJsonObject, resolveMembers, typedEntriesFromJson, webhookInputFromJson, webhookJson, webhookResultJson, type JsonObject, type JsonValue } from './carrierJson';
 import { badRequest, HttpError } from './errors';
 import { jsonBody } from './requestBody';
+import { ROTATE_MEMBERS, rotatedJson, rotationFromJson } from './rotateSecret';
 import { saveWebhookJson } from './save';
 
 /**
@@ -15,6 +16,8 @@ import { saveWebhookJson } from './save';
 
 export const AGENT_OPERATIONS = [
   'CreateDefaultWebhook', 'SaveWebhook', 'GetWebhook', 'GetAllWebhooks', 'DeleteWebhook', 'TestWebhook', 'SignalEvent', 'GetLastError',
+  // Not a NetServer operation: secret rotation with an overlap (SPEC 7), the Agents way.
+  'RotateSecret',
 ] as const;
 type Operation = (typeof AGENT_OPERATIONS)[number];
 
@@ -28,6 +31,7 @@ const ARGUMENTS: Record<Operation, readonly string[]> = {
   TestWebhook: ['Webhook'],
   SignalEvent: ['EventName', 'PrimaryKey', 'Data'],
   GetLastError: ['WebhookId'],
+  RotateSecret: ['WebhookId', ...ROTATE_MEMBERS],
 };
 
 const VOID = Symbol('void');
@@ -53,6 +57,7 @@ export function agentsRouter(manager: WebhookManager, limit: number): Router {
       await manager.signalEvent(eventName, int32(args.get('PrimaryKey'), 'PrimaryKey'), typedEntriesFromJson(args.get('Data'), 'Data'), callerOf(res));
       return VOID;
     },
+    RotateSecret: async (args, res) => rotatedJson(await manager.rotateSecret(int32(args.get('WebhookId'), 'WebhookId'), rotationFromJson(args), callerOf(res))),
     GetLastError: async (args, res) => {
       try {
         return await manager.getLastError(int32(args.get('WebhookId'), 'WebhookId'), callerOf(res));

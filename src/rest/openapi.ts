@@ -173,6 +173,16 @@ export const openApiDocument = {
         },
       },
     },
+    '/Webhook/{id}/RotateSecret': {
+      post: {
+        operationId: 'RotateSecret',
+        tags: ['Webhook'],
+        summary: 'Replace the Secret (given, or a generated whsec_ one); the previous Secret keeps signing beside it for OverlapSeconds (default 86400) so receivers switch without losing a delivery',
+        parameters: [webhookId],
+        requestBody: { required: false, content: json(ref('RotateSecretRequest')) },
+        responses: { '200': { description: 'The new Secret and when the previous one stops signing', content: json(ref('RotatedSecret')) }, ...errors(...COMMON, 404) },
+      },
+    },
     '/Webhook/{eventName}/{primaryKey}': {
       post: {
         operationId: 'SignalEvent',
@@ -204,6 +214,12 @@ export const openApiDocument = {
       args({ EventName: { type: 'string' }, PrimaryKey: { type: 'integer' }, Data: scalarMap('The Data dictionary') }, ['EventName', 'PrimaryKey']),
       { '204': { description: 'Recorded' } },
     ),
+    '/Agents/Webhook/RotateSecret': agent(
+      'RotateSecret',
+      'RotateSecret (not a NetServer method): a new Secret, the previous one signing beside it for OverlapSeconds',
+      args({ WebhookId: { type: 'integer' }, Secret: nullable('string'), OverlapSeconds: { type: ['integer', 'null'], minimum: 0, maximum: 2592000 } }, ['WebhookId']),
+      { '200': { description: 'RotatedSecret', content: json(ref('RotatedSecret')) } },
+    ),
     '/Agents/Webhook/GetLastError': agent('GetLastError', 'GetLastError ("" for an unknown id)', idArgs, { '200': { description: 'string', content: json({ type: 'string' }) } }),
   }),
   components: {
@@ -231,6 +247,22 @@ export const openApiDocument = {
       ]),
     ),
     schemas: {
+      RotateSecretRequest: {
+        type: 'object',
+        properties: {
+          Secret: { type: ['string', 'null'], maxLength: 400, description: 'The new Secret; omitted or null: a generated whsec_ Secret' },
+          OverlapSeconds: { type: ['integer', 'null'], minimum: 0, maximum: 2592000, description: 'How long the previous Secret keeps signing; default 86400; 0: not at all' },
+        },
+      },
+      RotatedSecret: {
+        type: 'object',
+        required: ['WebhookId', 'Secret', 'PreviousSecretExpires'],
+        properties: {
+          WebhookId: { type: 'integer' },
+          Secret: { type: 'string' },
+          PreviousSecretExpires: { type: ['string', 'null'], format: 'date-time', description: 'null when there was no previous Secret, or the overlap was 0' },
+        },
+      },
       WebhookState: { type: 'string', enum: [...WEBHOOK_STATE_NAMES] },
       Associate: {
         type: 'object',

@@ -15,6 +15,7 @@ import { badRequest, HttpError, restErrorHandler } from './errors';
 import { openApiDocument } from './openapi';
 import { applyJsonPatch, applyMergePatch, JSON_PATCH_TYPE, MERGE_PATCH_TYPE } from './patch';
 import { jsonBody } from './requestBody';
+import { rotatedJson, rotationFromBody } from './rotateSecret';
 import { saveWebhookJson } from './save';
 
 /**
@@ -151,6 +152,11 @@ export function mountRestApi(app: Express, deps: RestDependencies): void {
   });
 
   if (deps.delivery) router.use(deliveryRouter(deps.delivery, limit));
+
+  // Before the signal route, whose pattern it would match.
+  router.post('/Webhook/:id/RotateSecret', jsonBody({ limit, types: ['application/json'], optional: true }), async (req, res) => {
+    res.json(rotatedJson(await manager.rotateSecret(webhookIdParam(req), rotationFromBody(req.body), callerOf(res))));
+  });
 
   router.post('/Webhook/:eventName/:primaryKey', jsonBody({ limit, types: ['application/json'], optional: true }), async (req, res) => {
     const raw = String(req.params.primaryKey);

@@ -50,8 +50,8 @@ describe('CLI output on a pipe', () => {
     db = await openDatabase(config);
     const saved = await new WebhookRows(db.dataSource, config).save({ ...createDefaultWebhook(), name: 'piped', events: ['pipe.test'], targetUrl: 'http://127.0.0.1:9/hook', state: WebhookState.Active });
     webhookId = saved.webhookId;
-    for (let key = 1; key <= ROWS; key++) await recordEvent(db.dataSource, 'pipe.test', key, null, 1);
-    // The CLI borrows an embedded server's socket; the folder must be free for it otherwise.
+    for (let key = 1; key <= ROWS; key++) await recordEvent(db.dataSource, 'pipe.test', key, null, 1, 'everyone');
+    // Closed here, so that each CLI run starts the embedded server for its own run (or joins the server).
     await db.close();
   }, 120_000);
   afterAll(async () => {

@@ -352,6 +352,23 @@ describe('Agents RPC routes', () => {
   });
 });
 
+describe('RotateSecret routes', () => {
+  it('POST /Webhook/{id}/RotateSecret and the Agents RotateSecret answer as documented, errors too', async () => {
+    const hook = await create({ Events: ['rest.rotate'], Secret: 'before rotation' });
+    const generated = await api('POST', `/Webhook/${hook.WebhookId}/RotateSecret`);
+    expect(generated.status).toBe(200);
+    expect(generated.json).toMatchObject({ WebhookId: hook.WebhookId, Secret: expect.stringMatching(/^whsec_/) });
+    expect(Date.parse(generated.json.PreviousSecretExpires)).toBeGreaterThan(Date.now());
+    const given = await api('POST', '/Agents/Webhook/RotateSecret', { body: { WebhookId: hook.WebhookId, Secret: 'chosen', OverlapSeconds: 0 } });
+    expect({ status: given.status, json: given.json }).toEqual({ status: 200, json: { WebhookId: hook.WebhookId, Secret: 'chosen', PreviousSecretExpires: null } });
+    expect((await api('GET', `/Webhook/${hook.WebhookId}`)).json.Secret).toBe('chosen');
+    expectError(await api('POST', `/Webhook/${hook.WebhookId}/RotateSecret`, { body: { OverlapSeconds: 2592001 } }), 400, 'ValidationError', /OverlapSeconds 2592001/, 'OverlapSeconds');
+    expectError(await api('POST', `/Webhook/${hook.WebhookId}/RotateSecret`, { body: { Secret: 5 } }), 400, 'BadRequest', /Secret must be a JSON string/, 'Secret');
+    expectError(await api('POST', '/Webhook/987654/RotateSecret'), 404, 'NotFoundError', /987654/);
+    expectError(await api('POST', '/Agents/Webhook/RotateSecret', { body: { WebhookId: 987654 } }), 404, 'NotFoundError', /987654/);
+  });
+});
+
 describe('Redelivery routes', () => {
   it('POST /Webhook/Deliveries/{deliveryId}/Redeliver and POST /Webhook/{id}/Redeliver answer as documented, errors too', async () => {
     // Verification passes, every delivery fails: with the default retry schedule the cycle ends failed after about 5 s.

@@ -96,6 +96,9 @@ const restCases: Case[] = [
   ['REST: a file: TargetUrl', json('POST', '/Webhook', hook({ TargetUrl: 'file:///etc/passwd' })), rest(400, 'ValidationError', /TargetUrl uses file:\/\//)],
   ['REST: a javascript: TargetUrl', json('POST', '/Webhook/Test', hook({ TargetUrl: 'javascript:alert(1)' })), rest(400, 'ValidationError', /TargetUrl uses javascript:\/\//)],
   ['REST: a SignalEvent name with NUL', json('POST', '/Agents/Webhook/SignalEvent', { EventName: 'a.b\u0000', PrimaryKey: 1 }), rest(400, 'ValidationError', /EventName contains/)],
+  ['REST: SignalEvent Data holding a lone surrogate', json('POST', '/Webhook/sec.test/1', '{"name": "x\\ud800y"}'), rest(400, 'ValidationError', /Data\[name\] contains a NUL character or an unpaired UTF-16 surrogate/)],
+  ['REST: SignalEvent Data with a lone surrogate in a key', json('POST', '/Agents/Webhook/SignalEvent', '{"EventName": "sec.test", "PrimaryKey": 1, "Data": {"k\\udc00": 1}}'), rest(400, 'ValidationError', /Data contains a NUL character or an unpaired UTF-16 surrogate/)],
+  ['REST: SignalEvent Data holding a NUL character', json('POST', '/Agents/Webhook/SignalEvent', { EventName: 'sec.test', PrimaryKey: 1, Data: { name: 'a\u0000b' } }), rest(400, 'ValidationError', /Data\[name\] contains a NUL character/)],
   ['REST: Agents arguments as an array', json('POST', '/Agents/Webhook/GetWebhook', [1]), rest(400, 'BadRequest', /must be a JSON object/)],
   ['REST: an Agents method that does not exist', json('POST', '/Agents/Webhook/ExecuteSql', {}), rest(404, 'NotFound', /no Webhook agent method "ExecuteSql"/)],
 ];

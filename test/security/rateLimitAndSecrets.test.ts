@@ -54,25 +54,21 @@ describe('per-ticket rate limit (RATE_LIMIT_PER_MINUTE)', () => {
 });
 
 describe('RequestRateLimiter', () => {
-  it('allows a minute\'s worth as a burst, then refills continuously', () => {
+  it('allows a minute\'s worth as a burst, then refills continuously', async () => {
     let now = 0;
-    const limiter = new RequestRateLimiter(60, () => now);
-    for (let i = 0; i < 60; i++) limiter.take('k');
-    expect(() => limiter.take('k')).toThrow(RateLimitedError);
-    try {
-      limiter.take('k');
-    } catch (error) {
-      expect((error as RateLimitedError).retryAfterSeconds).toBe(1);
-    }
+    const limiter = new RequestRateLimiter(60, null, () => now);
+    for (let i = 0; i < 60; i++) await limiter.take('k');
+    await expect(limiter.take('k')).rejects.toThrow(RateLimitedError);
+    await expect(limiter.take('k')).rejects.toMatchObject({ retryAfterSeconds: 1 });
     now += 1000; // one token a second
-    expect(() => limiter.take('k')).not.toThrow();
-    expect(() => limiter.take('k')).toThrow(RateLimitedError);
-    expect(() => limiter.take('other')).not.toThrow();
+    await expect(limiter.take('k')).resolves.toBeUndefined();
+    await expect(limiter.take('k')).rejects.toThrow(RateLimitedError);
+    await expect(limiter.take('other')).resolves.toBeUndefined();
   });
 
-  it('is off at 0, and the default is 600 a minute', () => {
+  it('is off at 0, and the default is 600 a minute', async () => {
     const off = new RequestRateLimiter(0);
-    for (let i = 0; i < 10_000; i++) off.take('k');
+    for (let i = 0; i < 10_000; i++) await off.take('k');
     expect(loadConfig({}).rateLimitPerMinute).toBe(600);
     expect(loadConfig({ RATE_LIMIT_PER_MINUTE: '0' }).rateLimitPerMinute).toBe(0);
     expect(() => loadConfig({ RATE_LIMIT_PER_MINUTE: '-1' })).toThrow(/RATE_LIMIT_PER_MINUTE/);

@@ -77,6 +77,13 @@ export class WebhookRow {
   @Column({ type: 'boolean', default: false })
   ordered!: boolean;
 
+  /** The Secret a rotation replaced, sealed like secret; signs beside it until previousSecretUntil (db/secretRotation.ts). */
+  @Column({ name: 'previous_secret', type: 'text', nullable: true })
+  previousSecret!: string | null;
+
+  @Column({ name: 'previous_secret_until', type: 'timestamptz', nullable: true })
+  previousSecretUntil!: Date | null;
+
   /** SHA-256 hex of the owning application's token (migration Applications1764547200000); null: no application. */
   @Column({ name: 'application_hash', type: 'char', length: 64, nullable: true })
   applicationHash!: string | null;
