@@ -13,10 +13,11 @@ import { Applications1764547200000 } from './migrations/1764547200000-Applicatio
 import { SecretEnvelope1764633600000 } from './migrations/1764633600000-SecretEnvelope';
 import { ClaimPerWebhookCap1764720000000 } from './migrations/1764720000000-ClaimPerWebhookCap';
 import { TicketApplication1764806400000 } from './migrations/1764806400000-TicketApplication';
+import { NotificationMembers1765200000000 } from './migrations/1765200000000-NotificationMembers';
 import { SecretBox, useSecretBox } from './secretBox';
 
 export const ENTITIES = [WebhookRow, TicketRow, EventRow, DeliveryRow, DeliveryAttemptRow];
-export const MIGRATIONS = [Initial1764374400000, Delivery1764460800000, Applications1764547200000, SecretEnvelope1764633600000, ClaimPerWebhookCap1764720000000, TicketApplication1764806400000];
+export const MIGRATIONS = [Initial1764374400000, Delivery1764460800000, Applications1764547200000, SecretEnvelope1764633600000, ClaimPerWebhookCap1764720000000, TicketApplication1764806400000, NotificationMembers1765200000000];
 
 /**
  * PGlite is one backend session: pglite-socket multiplexes connections onto it message by

@@ -1,5 +1,6 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { badRequest, HttpError } from './errors';
+import { mayHoldUnsafeIntegers, parseExact } from './exactJson';
 
 /**
  * JSON request bodies: the content type is checked first (415 names the accepted ones), then
@@ -20,13 +21,18 @@ export interface BodyOptions {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** Set on a request whose body has an integer literal JSON.parse would round: parsed again exactly. */
+const EXACT_SOURCE = Symbol('exactSource');
+
 /** body-parser decodes invalid UTF-8 to U+FFFD silently; such a body is refused instead. */
-function requireUtf8(_req: unknown, _res: unknown, body: Buffer): void {
+function requireUtf8(req: unknown, _res: unknown, body: Buffer): void {
+  let text: string;
   try {
-    utf8.decode(body);
+    text = utf8.decode(body);
   } catch {
     throw Object.assign(new Error('The request body is not valid UTF-8.'), { type: 'encoding.invalid.utf8', status: 400 });
   }
+  if (mayHoldUnsafeIntegers(text)) (req as Record<symbol, string>)[EXACT_SOURCE] = text;
 }
 
 export function jsonBody(options: BodyOptions): RequestHandler {
@@ -47,6 +53,10 @@ export function jsonBody(options: BodyOptions): RequestHandler {
         }),
       );
     }
-    parse(req, res, next);
+    parse(req, res, (error?: unknown) => {
+      const exactSource = (req as unknown as Record<symbol, string | undefined>)[EXACT_SOURCE];
+      if (!error && exactSource !== undefined) req.body = parseExact(exactSource);
+      next(error);
+    });
   };
 }

@@ -12,6 +12,7 @@ import { filterFromJson, int32, typedEntriesFromJson, webhookInputFromJson, webh
 import { badRequest, HttpError, restErrorHandler } from './errors';
 import { openApiDocument } from './openapi';
 import { applyJsonPatch, applyMergePatch, JSON_PATCH_TYPE, MERGE_PATCH_TYPE } from './patch';
+import { stringifyExact } from './exactJson';
 import { jsonBody } from './requestBody';
 import { saveWebhookJson } from './save';
 
@@ -74,6 +75,15 @@ export function mountRestApi(app: Express, deps: RestDependencies): void {
   const limit = deps.bodyLimitBytes;
   const json = jsonBody({ limit, types: ['application/json'] });
   const router = express.Router();
+
+  // Whole numbers beyond 2^53 (xs:long Properties) leave exactly (exactJson.ts).
+  router.use((_req, res, next) => {
+    res.json = (body: unknown) => {
+      if (!res.get('Content-Type')) res.type('application/json');
+      return res.send(stringifyExact(body));
+    };
+    next();
+  });
 
   router.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument);

@@ -1,4 +1,4 @@
-import { WEBHOOK_STATE_NAMES, type AssociateRef, type StringEntry, type TypedEntry, type Webhook, type WebhookResult } from '../core/webhook';
+import { flagsText, NotifyVia, NotifyWhen, WEBHOOK_STATE_NAMES, type AssociateRef, type StringEntry, type TypedEntry, type Webhook, type WebhookResult } from '../core/webhook';
 import { dateTimeText, escapeXml, NS, textElement } from './xml';
 
 /**
@@ -38,8 +38,22 @@ function associate(name: string, who: AssociateRef | null): string {
   );
 }
 
+function stringArray(name: string, items: string[]): string {
+  return `<${name} xmlns:a="${NS.arrays}">${items.map((item) => `<a:string>${escapeXml(item)}</a:string>`).join('')}</${name}>`;
+}
+
+/** NetServer 12.4 lists associates as MDOListItems (Id, Name, ...), in the MDOListItem sequence order. */
+function listItems(name: string, associates: AssociateRef[]): string {
+  const items = associates.map(
+    (a) =>
+      `<MDOListItem><Id>${a.associateId}</Id>${textElement('Name', a.name)}${textElement('ToolTip', a.name)}<Deleted>false</Deleted><Rank>0</Rank>` +
+      `<Type>associate</Type>${textElement('FullName', a.name)}</MDOListItem>`,
+  );
+  return `<${name}>${items.join('')}</${name}>`;
+}
+
 function webhookFields(w: Webhook): string {
-  const events = `<Events xmlns:a="${NS.arrays}">${w.events.map((e) => `<a:string>${escapeXml(e)}</a:string>`).join('')}</Events>`;
+  const events = stringArray('Events', w.events);
   return (
     `<WebhookId>${w.webhookId}</WebhookId>` +
     textElement('Name', w.name) +
@@ -59,7 +73,11 @@ function webhookFields(w: Webhook): string {
     `<TotalCalls>${w.totalCalls}</TotalCalls>` +
     `<TotalErrors>${w.totalErrors}</TotalErrors>` +
     `<ConsecutiveErrors>${w.consecutiveErrors}</ConsecutiveErrors>` +
-    textElement('LastError', w.lastError)
+    textElement('LastError', w.lastError) +
+    stringArray('ErrorEmails', w.errorEmails) +
+    listItems('ErrorAssociates', w.errorAssociates) +
+    `<NotifyVia>${flagsText(w.notifyVia, NotifyVia, ' ')}</NotifyVia>` +
+    `<NotifyWhen>${flagsText(w.notifyWhen, NotifyWhen, ' ')}</NotifyWhen>`
   );
 }
 
