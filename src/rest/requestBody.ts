@@ -13,7 +13,7 @@ export interface BodyOptions {
   limit: number;
   /** Media types accepted, e.g. ['application/json']. */
   types: string[];
-  /** A request without a body is allowed (req.body stays undefined). */
+  /** A request without a body is allowed (req.body stays undefined), and so is a body of any JSON value (null too). */
   optional?: boolean;
   /** The header that advertises the accepted types on 415 (Accept-Patch for PATCH). */
   acceptHeader?: 'Accept' | 'Accept-Patch';
@@ -36,7 +36,9 @@ function requireUtf8(req: unknown, _res: unknown, body: Buffer): void {
 }
 
 export function jsonBody(options: BodyOptions): RequestHandler {
-  const parse = express.json({ limit: options.limit, type: () => true, strict: true, verify: requireUtf8 });
+  // An optional body may be JSON `null` (NetServer's clients post null for "no arguments"): only
+  // those routes parse non-strictly, and check the value's shape themselves.
+  const parse = express.json({ limit: options.limit, type: () => true, strict: !options.optional, verify: requireUtf8 });
   return (req: Request, res: Response, next: NextFunction) => {
     // No body: neither Content-Length nor Transfer-Encoding, or an empty one (fetch sends Content-Length: 0).
     const matched = req.headers['content-length'] === '0' ? null : req.is(options.types);

@@ -34,9 +34,9 @@ export function renderWsdl(publicUrl: string): string {
   return WSDL_TEMPLATE.replace(/(<soap:address location=")[^"]*(")/, `$1${escapeXml(publicUrl)}${SOAP_PATH}$2`);
 }
 
-/** PUBLIC_URL when configured; otherwise the address the client used, as WCF does. */
-function publicUrlOf(req: Request, configured: string | null): string {
-  return configured ?? `${req.protocol}://${req.headers.host ?? 'localhost'}`;
+/** PUBLIC_URL when configured, otherwise the address the client used (as WCF does); then the tenant path it was fetched under, if any. */
+function publicUrlOf(req: Request, res: Response, configured: string | null): string {
+  return (configured ?? `${req.protocol}://${req.headers.host ?? 'localhost'}`) + ((res.locals.tenantPrefix as string | undefined) ?? '');
 }
 
 function ticketFrom(headers: unknown, req: Request): string | null {
@@ -119,7 +119,7 @@ function soapGuard(configuredPublicUrl: string | null, logger: Logger) {
     if (req.method === 'GET' || req.method === 'HEAD') {
       const query = req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1).toLowerCase() : '';
       if (query === 'wsdl' || query === 'singlewsdl' || query.startsWith('wsdl=')) {
-        res.type('text/xml; charset=utf-8').send(renderWsdl(publicUrlOf(req, configuredPublicUrl)));
+        res.type('text/xml; charset=utf-8').send(renderWsdl(publicUrlOf(req, res, configuredPublicUrl)));
       } else {
         res.type('text/plain; charset=utf-8').send(`WebhookAgent SOAP 1.1 endpoint. The WSDL is at ${SOAP_PATH}?wsdl\n`);
       }
