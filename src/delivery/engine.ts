@@ -15,11 +15,14 @@ import { findDelivery, holdOpenDeliveries, redeliverDeliveries, redeliverFailedS
 import { emitStateChangeEvent, recordEvent, validateSignal, type SignalledEvent } from './signal';
 import { purgeExpired, RetentionLoop } from './retention';
 import { DeliveryWorker } from './worker';
+import { NotificationSender } from '../notifications/sender';
 import type { PurgeCounts } from './queue';
 
 export class DeliveryEngine {
   readonly mailer: ErrorMailer;
   worker: DeliveryWorker | null = null;
+  /** Sends the notification outbox's emails; runs wherever a worker runs. */
+  notifications: NotificationSender | null = null;
   retention: RetentionLoop | null = null;
   private manager: WebhookManager | null = null;
   /** Set before startWorker to count attempts for GET /metrics. */
@@ -117,7 +120,10 @@ export class DeliveryEngine {
   }
 
   startWorker(): DeliveryWorker {
-    this.worker ??= new DeliveryWorker(this.ds, { ...workerOptions(this.config), metrics: this.metrics }, this.logger, this.mailer, () => this.wakeSoon());
+    const { smtpUrl, smtpFrom, smtpTimeoutMs, pollIntervalMs } = this.config;
+    this.notifications ??= new NotificationSender(this.ds, { smtpUrl, smtpFrom, smtpTimeoutMs, pollIntervalMs }, this.logger);
+    this.notifications.start();
+    this.worker ??= new DeliveryWorker(this.ds, { ...workerOptions(this.config), metrics: this.metrics }, this.logger, this.mailer, () => this.wakeSoon(), () => this.notifications?.wake());
     this.worker.start();
     return this.worker;
   }
@@ -129,7 +135,7 @@ export class DeliveryEngine {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.worker?.stop(), this.retention?.stop()]);
+    await Promise.all([this.worker?.stop(), this.retention?.stop(), this.notifications?.stop()]);
     await this.mailer.close();
   }
 }

@@ -35,6 +35,7 @@ import {
   type Settlement,
 } from './queue';
 import { emitStateChangeEvent } from './signal';
+import { enqueueNotifications } from '../notifications/enqueue';
 
 export interface WorkerOptions {
   /** Sends in flight at once. */
@@ -100,6 +101,8 @@ export class DeliveryWorker {
     private readonly mailer: ErrorMailer,
     /** Called after a commit that created deliveries (state-change events), to wake in-process workers. */
     private readonly onEventsCreated: () => void = () => undefined,
+    /** Called after a commit that queued notifications, to wake the in-process sender. */
+    private readonly onNotificationsQueued: () => void = () => undefined,
   ) {
     this.agents = {
       http: new http.Agent({ keepAlive: true, maxSockets: options.concurrency }),
@@ -328,6 +331,7 @@ export class DeliveryWorker {
     const { policy } = this.options;
     const notices: TooManyErrorsNotice[] = [];
     let eventsCreated = false;
+    let notified = 0;
     let settled: Settlement[] = [];
     await this.ds.transaction(async (tx) => {
       await insertAttempts(tx, this.workerId, batch.flatMap((f) => (f.attempt ? [f.attempt] : [])));
@@ -365,14 +369,23 @@ export class DeliveryWorker {
         eventsCreated ||= deliveries > 0;
         notices.push({ ...t, eventId: failing?.claim.eventId ?? null });
       }
+      // Notifications (NotifyWhen FirstFailure / Disabling, or the pre-12.4 TooManyErrors email) go
+      // into the outbox in this transaction: committed with the state change, sent by NotificationSender.
+      const lastFailing = (webhookId: number) => [...byWebhook.get(webhookId)!].reverse().find((f) => f.outcome !== 'success');
+      const firstFailures = counters.filter((c) => {
+        const delta = deltas.find((d) => d.webhookId === c.webhookId)!;
+        return delta.trailingFailures > 0 && c.consecutiveErrors === delta.trailingFailures;
+      });
+      notified = await enqueueNotifications(tx, [
+        ...firstFailures.map((c) => ({ webhookId: c.webhookId, reason: 'FirstFailure' as const, lastError: lastFailing(c.webhookId)?.errorText ?? null, eventId: lastFailing(c.webhookId)?.claim.eventId ?? null, consecutiveErrorLimit: policy.consecutiveErrorLimit })),
+        ...notices.map((n) => ({ webhookId: n.webhookId, reason: 'Disabling' as const, lastError: n.lastError, eventId: n.eventId, consecutiveErrorLimit: policy.consecutiveErrorLimit })),
+      ]);
 
     });
     this.options.metrics?.finished('succeeded', settled.filter((x) => x.step === 'succeeded').length);
     this.options.metrics?.finished('failed', settled.filter((x) => x.step === 'failed').length);
-    for (const notice of notices) {
-      this.logger.warn({ webhookId: notice.webhookId, lastError: notice.lastError }, 'webhook set to TooManyErrors');
-      this.mailer.notifyTooManyErrors(notice);
-    }
+    for (const notice of notices) this.logger.warn({ webhookId: notice.webhookId, lastError: notice.lastError }, 'webhook set to TooManyErrors');
+    if (notified > 0) this.onNotificationsQueued();
     if (eventsCreated) this.onEventsCreated();
   }
 
