@@ -7,6 +7,7 @@ import type { Logger } from '../logger';
 import { agentsRouter } from './agentsRoutes';
 import type { DeliveryEngine } from '../delivery/engine';
 import { deliveryRouter } from './deliveryRoutes';
+import { notificationRouter } from './notificationRoutes';
 import { callerOf, requireTicket } from './auth';
 import { filterFromJson, int32, typedEntriesFromJson, webhookInputFromJson, webhookJson, webhookResultJson, type JsonObject } from './carrierJson';
 import { badRequest, HttpError, restErrorHandler } from './errors';
@@ -110,6 +111,8 @@ export function mountRestApi(app: Express, deps: RestDependencies): void {
   router.post('/Webhook/Test', json, async (req, res) => {
     res.json(webhookResultJson(await manager.testWebhook(webhookInputFromJson(req.body), callerOf(res))));
   });
+
+  router.use(notificationRouter(deps.ds));
 
   router.get('/Webhook/:id', async (req, res) => {
     const id = webhookIdParam(req);
