@@ -146,11 +146,13 @@ export function parseWebhookState(value: string | number, field: string): Webhoo
   } else {
     const text = value.trim();
     if (text === '') return WebhookState.Unknown;
-    if (/^\d+$/.test(text)) return parseWebhookState(Number(text), field);
+    const number = /^\d+$/.test(text) ? Number(text) : NaN;
+    if (number >= 0 && number < WEBHOOK_STATE_NAMES.length) return number as WebhookState;
     const index = WEBHOOK_STATE_NAMES.findIndex((name) => name.toLowerCase() === text.toLowerCase());
     if (index >= 0) return index as WebhookState;
   }
-  throw new ValidationError(`${field} ${JSON.stringify(String(value).slice(0, 40))} is not a WebhookState; use ${WEBHOOK_STATE_NAMES.join(', ')} (or 0 to 3).`, field);
+  const shown = typeof value === 'number' ? String(value) : JSON.stringify(value.slice(0, 40));
+  throw new ValidationError(`${field} ${shown} is not a WebhookState; use ${WEBHOOK_STATE_NAMES.join(', ')} (or 0 to 3).`, field);
 }
 
 /** The ticket in `Authorization: SOTicket <ticket>` (NetServer's scheme) or `Bearer <ticket>`; null otherwise. */

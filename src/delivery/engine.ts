@@ -10,7 +10,6 @@ import type { WebhookManager } from '../core/WebhookManager';
 import { WebhookState, type AssociateRef, type TypedEntry, type Webhook } from '../core/webhook';
 import type { Logger } from '../logger';
 import type { DeliveryMetrics } from '../metrics';
-import { ErrorMailer } from './notifier';
 import { findDelivery, holdOpenDeliveries, redeliverDeliveries, redeliverFailedSince, releaseHeldDeliveries, type Redelivered } from './queue';
 import { emitStateChangeEvent, recordEvent, validateSignal, type SignalledEvent } from './signal';
 import { purgeExpired, RetentionLoop } from './retention';
@@ -19,7 +18,6 @@ import { NotificationSender } from '../notifications/sender';
 import type { PurgeCounts } from './queue';
 
 export class DeliveryEngine {
-  readonly mailer: ErrorMailer;
   worker: DeliveryWorker | null = null;
   /** Sends the notification outbox's emails; runs wherever a worker runs. */
   notifications: NotificationSender | null = null;
@@ -32,9 +30,7 @@ export class DeliveryEngine {
     private readonly ds: DataSource,
     private readonly config: Config,
     private readonly logger: Logger,
-  ) {
-    this.mailer = new ErrorMailer({ smtpUrl: config.smtpUrl, smtpFrom: config.smtpFrom, timeoutMs: config.smtpTimeoutMs }, logger);
-  }
+  ) {}
 
   /** Hooks SignalEvent and state changes of the manager into this engine. */
   attach(manager: WebhookManager): this {
@@ -123,7 +119,7 @@ export class DeliveryEngine {
     const { smtpUrl, smtpFrom, smtpTimeoutMs, pollIntervalMs } = this.config;
     this.notifications ??= new NotificationSender(this.ds, { smtpUrl, smtpFrom, smtpTimeoutMs, pollIntervalMs }, this.logger);
     this.notifications.start();
-    this.worker ??= new DeliveryWorker(this.ds, { ...workerOptions(this.config), metrics: this.metrics }, this.logger, this.mailer, () => this.wakeSoon(), () => this.notifications?.wake());
+    this.worker ??= new DeliveryWorker(this.ds, { ...workerOptions(this.config), metrics: this.metrics }, this.logger, () => this.wakeSoon(), () => this.notifications?.wake());
     this.worker.start();
     return this.worker;
   }
@@ -136,7 +132,6 @@ export class DeliveryEngine {
 
   async close(): Promise<void> {
     await Promise.all([this.worker?.stop(), this.retention?.stop(), this.notifications?.stop()]);
-    await this.mailer.close();
   }
 }
 

@@ -17,7 +17,7 @@ import { guardedLookup, isAllowedAddress } from './addressGuard';
 import { buildDeliveryHeaders } from './headers';
 import { sendWebhook, type SendResult } from './httpSender';
 import type { DeliveryMetrics } from '../metrics';
-import type { ErrorMailer, TooManyErrorsNotice } from './notifier';
+import type { TooManyErrorsNotice } from './notifier';
 import { buildPayload, serializePayload } from './payload';
 import { classify, counterDelta, describeFailure, nextStep, shouldTrip, type DeliveryPolicy, type Outcome } from './policy';
 import {
@@ -98,7 +98,6 @@ export class DeliveryWorker {
     private readonly ds: DataSource,
     private readonly options: WorkerOptions,
     private readonly logger: Logger,
-    private readonly mailer: ErrorMailer,
     /** Called after a commit that created deliveries (state-change events), to wake in-process workers. */
     private readonly onEventsCreated: () => void = () => undefined,
     /** Called after a commit that queued notifications, to wake the in-process sender. */
