@@ -1,3 +1,4 @@
+import { associateMembers, listItemMembers } from '../core/associateCarrier';
 import { ValidationError } from '../core/errors';
 import { checkInt32, INT32_MAX, INT32_MIN, isInt32, parseWebhookState } from '../core/operations';
 import {
@@ -62,12 +63,7 @@ export function isJsonObject(value: unknown): value is JsonObject {
 // ---- core -> JSON ----------------------------------------------------------------------
 
 function associateJson(who: AssociateRef | null): JsonObject | null {
-  if (who === null) return null;
-  // The fields of NetServer's Associate carrier, as the SOAP door writes them.
-  return {
-    AssociateId: who.associateId, Name: who.name, PersonId: 0, Rank: 0, Tooltip: who.name, Type: 'InternalAssociate',
-    GroupIdx: 0, FullName: who.name, FormalName: who.name, Deleted: false, EjUserId: 0, UserName: who.name,
-  };
+  return who === null ? null : Object.fromEntries(associateMembers(who));
 }
 
 export function headersJson(headers: StringEntry[] | null): JsonObject | null {
@@ -89,10 +85,7 @@ export function typedEntriesJson(entries: TypedEntry[] | null): JsonObject | nul
 
 /** NetServer 12.4 lists associates as MDOListItems. */
 function listItemJson(who: AssociateRef): JsonObject {
-  return {
-    Id: who.associateId, Name: who.name, ToolTip: who.name, Deleted: false, Rank: 0, Type: 'associate', ChildItems: [],
-    IconHint: '', ColorBlock: 0, ExtraInfo: '', StyleHint: '', FullName: who.name,
-  };
+  return { ...Object.fromEntries(listItemMembers(who)), ChildItems: [] };
 }
 
 export function webhookJson(w: Webhook): JsonObject {

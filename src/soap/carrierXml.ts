@@ -1,4 +1,5 @@
 import { flagsText, NotifyVia, NotifyWhen, WEBHOOK_STATE_NAMES, type AssociateRef, type StringEntry, type TypedEntry, type Webhook, type WebhookResult } from '../core/webhook';
+import { associateMembers, listItemMembers, type CarrierMember } from '../core/associateCarrier';
 import { dateTimeText, escapeXml, NS, textElement } from './xml';
 
 /**
@@ -26,30 +27,21 @@ function objectDictionary(name: string, entries: TypedEntry[] | null): string {
   return `<${name}>${pairs.join('')}</${name}>`;
 }
 
+function members(list: CarrierMember[]): string {
+  return list.map(([name, value]) => textElement(name, value)).join('');
+}
+
 function associate(name: string, who: AssociateRef | null): string {
-  if (who === null) return `<${name} xsi:nil="true"/>`;
-  return (
-    `<${name}>` +
-    `<AssociateId>${who.associateId}</AssociateId>${textElement('Name', who.name)}<PersonId>0</PersonId><Rank>0</Rank>` +
-    `${textElement('Tooltip', who.name)}<Type>InternalAssociate</Type><GroupIdx>0</GroupIdx>` +
-    `${textElement('FullName', who.name)}${textElement('FormalName', who.name)}<Deleted>false</Deleted><EjUserId>0</EjUserId>` +
-    `${textElement('UserName', who.name)}` +
-    `</${name}>`
-  );
+  return who === null ? `<${name} xsi:nil="true"/>` : `<${name}>${members(associateMembers(who))}</${name}>`;
 }
 
 function stringArray(name: string, items: string[]): string {
   return `<${name} xmlns:a="${NS.arrays}">${items.map((item) => `<a:string>${escapeXml(item)}</a:string>`).join('')}</${name}>`;
 }
 
-/** NetServer 12.4 lists associates as MDOListItems (Id, Name, ...), in the MDOListItem sequence order. */
+/** NetServer 12.4 lists associates as MDOListItems. */
 function listItems(name: string, associates: AssociateRef[]): string {
-  const items = associates.map(
-    (a) =>
-      `<MDOListItem><Id>${a.associateId}</Id>${textElement('Name', a.name)}${textElement('ToolTip', a.name)}<Deleted>false</Deleted><Rank>0</Rank>` +
-      `<Type>associate</Type>${textElement('FullName', a.name)}</MDOListItem>`,
-  );
-  return `<${name}>${items.join('')}</${name}>`;
+  return `<${name}>${associates.map((a) => `<MDOListItem>${members(listItemMembers(a))}</MDOListItem>`).join('')}</${name}>`;
 }
 
 function webhookFields(w: Webhook): string {
