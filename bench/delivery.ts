@@ -241,6 +241,7 @@ async function withDatabase<T>(server: boolean, run: (env: Record<string, string
     env = { ...database.env } as Record<string, string>;
   } else {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wa-bench-'));
+    fs.chmodSync(dataDir, 0o711); // as root the embedded server's OS user (postgres) must get through
     env = { DATA_DIR: dataDir, DATABASE_URL: '' };
   }
   try {

@@ -8,7 +8,9 @@ import { hashApplicationToken } from './core/caller';
 import { createTicket } from './core/tickets';
 import type { DataSource } from 'typeorm';
 import { openDatabase } from './db/dataSource';
-import { DataDirInUseError } from './db/embeddedPostgres';
+import { DataDirInUseError } from './db/dataDirLock';
+import { EmbeddedServerError } from './db/embeddedServer';
+import { convertPglite } from './db/pgliteConversion';
 import { DeliveryEngine } from './delivery/engine';
 import { listTickets, revokeTicket } from './db/ticketRepository';
 import { createLogger } from './logger';
@@ -23,6 +25,7 @@ Commands:
   serve                                   start the API (SOAP at ${SOAP_PATH})
   worker                                  run only the delivery loop (any number, on any machine)
   migrate                                 bring the database schema up to date, then exit
+  convert-pglite                          convert a DATA_DIR of the PGlite release to the embedded PostgreSQL server (once)
   tickets create --name NAME [--associate-id N] [--application TOKEN]
                                           create an API ticket; prints it alone on the last line
   tickets list                            list tickets (never their secret part)
@@ -57,6 +60,8 @@ async function main(argv: string[]): Promise<number> {
       return worker(config, rest);
     case 'migrate':
       return migrate(config, rest);
+    case 'convert-pglite':
+      return convertPgliteDataDir(config, rest);
     case 'tickets':
       return tickets(config, rest);
     case 'webhooks':
@@ -98,9 +103,9 @@ function exitIfStuck(config: Config): void {
   }, config.shutdownTimeoutMs + 10_000).unref();
 }
 
-/** Short CLI commands share the service's database (through its socket when it runs). */
+/** Short CLI commands join the service's database (the embedded server, started for their own run when none runs). */
 async function withDatabase<T>(config: Config, use: (ds: DataSource) => Promise<T>): Promise<T> {
-  const db = await openDatabase(config, { allowBorrow: true, poolSize: 2 });
+  const db = await openDatabase(config, { command: 'a CLI command', join: true, poolSize: 2 });
   try {
     return await use(db.dataSource);
   } finally {
@@ -127,12 +132,10 @@ async function serve(config: Config, args: string[]): Promise<number> {
 }
 
 async function worker(config: Config, args: string[]): Promise<number> {
-  if (wantsHelp(args, 'Usage: webhook-agent worker\n\nRuns the delivery loop only (no API). Scale out with DATABASE_URL (any number of workers on one PostgreSQL).\nOn the embedded database `serve` already runs the worker; a separate worker may only open a data folder no service holds.\n')) return 0;
+  if (wantsHelp(args, 'Usage: webhook-agent worker\n\nRuns the delivery loop only (no API). Any number of workers share one database: on a PostgreSQL server\n(DATABASE_URL), from any machine; on the embedded database, beside `serve` on the same DATA_DIR.\n')) return 0;
   const logger = createLogger(config);
-  // Never borrows a running service's embedded socket: a second connection on PGlite's single
-  // session would interleave with the service's transactions.
-  const db = await openDatabase(config, { poolSize: 4 });
-  const engine = new DeliveryEngine(db.dataSource, config, logger);
+  const db = await openDatabase(config, { command: 'worker', join: true, poolSize: 4 });
+  const engine = new DeliveryEngine(db.dataSource, { ...config, databaseUrl: db.url }, logger);
   const running = engine.startWorker();
   engine.startRetention();
   logger.info({ worker: running.workerId, database: db.mode }, 'delivery worker started');
@@ -150,6 +153,19 @@ async function migrate(config: Config, args: string[]): Promise<number> {
   const pending = await withDatabase(config, (ds) => ds.showMigrations());
   process.stdout.write(pending ? 'Migrations still pending.\n' : 'The database schema is up to date.\n');
   return pending ? 1 : 0;
+}
+
+async function convertPgliteDataDir(config: Config, args: string[]): Promise<number> {
+  const help =
+    'Usage: webhook-agent convert-pglite\n\nConverts the PGlite database that earlier releases kept in DATA_DIR/pgdata into the embedded PostgreSQL\n' +
+    'server (DATA_DIR/postgres): every table, row and sequence. Run it once, with the service stopped. The PGlite\n' +
+    'folder is kept as DATA_DIR/pgdata.pglite-backup; remove it when the service runs well.\n';
+  if (wantsHelp(args, help)) return 0;
+  if (config.databaseUrl) throw new UsageError('convert-pglite converts the embedded database in DATA_DIR; unset DATABASE_URL.');
+  const report = await convertPglite(config);
+  for (const { table, rows } of report.tables) process.stdout.write(`${table}\t${rows} rows\n`);
+  process.stdout.write(`Converted ${report.tables.length} tables and ${report.sequences} sequences into ${config.dataDir}/postgres. The PGlite database is kept in ${report.backup}.\n`);
+  return 0;
 }
 
 async function tickets(config: Config, args: string[]): Promise<number> {
@@ -204,6 +220,11 @@ main(process.argv.slice(2)).then(
       // Not found, not failed, a target that failed verification: the message says what to do.
       process.stderr.write(`${error.message}\n`);
       process.exit(1);
+    }
+    if (error instanceof EmbeddedServerError) {
+      // Set-up the operator must fix (permissions, a folder of an earlier release, no binaries).
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
     }
     if (error instanceof DataDirInUseError) {
       process.stderr.write(`${error.message}\n`);

@@ -30,7 +30,8 @@ export async function startService(config: Config, logger: Logger = createLogger
   let delivery: DeliveryEngine | null = null;
   try {
     const manager = new WebhookManager(db.dataSource, managerOptions(config));
-    delivery = new DeliveryEngine(db.dataSource, config, logger).attach(manager);
+    // The engine LISTENs on the database in effect: DATABASE_URL, or the embedded server's socket.
+    delivery = new DeliveryEngine(db.dataSource, { ...config, databaseUrl: db.url }, logger).attach(manager);
     const metrics = new Metrics(db.dataSource);
     delivery.metrics = metrics;
     if (config.runWorker) delivery.startWorker();

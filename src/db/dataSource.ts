@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import type { Config } from '../config';
-import { findRunningEmbedded, startEmbeddedPostgres } from './embeddedPostgres';
+import { openEmbeddedServer } from './embeddedServer';
 import { DeliveryAttemptRow } from './entities/DeliveryAttemptRow';
 import { DeliveryRow } from './entities/DeliveryRow';
 import { EventRow } from './entities/EventRow';
@@ -19,74 +19,59 @@ import { SecretBox, useSecretBox } from './secretBox';
 export const ENTITIES = [WebhookRow, TicketRow, EventRow, DeliveryRow, DeliveryAttemptRow];
 export const MIGRATIONS = [Initial1764374400000, Delivery1764460800000, Applications1764547200000, SecretEnvelope1764633600000, ClaimPerWebhookCap1764720000000, TicketApplication1764806400000, NotificationMembers1765200000000];
 
-/**
- * PGlite is one backend session: pglite-socket multiplexes connections onto it message by
- * message, so two connections' extended-protocol queries clobber each other's unnamed
- * statement ("unnamed prepared statement does not exist", seen with pglite-socket 0.2.17) and
- * a transaction on one connection would swallow the other's queries. One connection per
- * process is the honest shape of an embedded database.
- */
-const EMBEDDED_POOL_SIZE = 1;
-
 export interface Database {
   dataSource: DataSource;
-  /** 'server' (DATABASE_URL), 'embedded' (we own the data folder) or 'embedded-client' (another process does). */
-  mode: 'server' | 'embedded' | 'embedded-client';
+  /** 'server' (DATABASE_URL) or 'embedded' (the PostgreSQL server in DATA_DIR, started by this or another process). */
+  mode: 'server' | 'embedded';
+  /** The connection URL in effect (DATABASE_URL, or the embedded server's socket), for LISTEN and child connections. */
+  url: string;
   close(): Promise<void>;
 }
 
 export interface OpenOptions {
+  /** What this process is ("serve", "worker", a CLI command): named in the data folder's lock and in messages. */
+  command?: string;
   /**
-   * A CLI command may borrow the socket of a running service; the service itself must own the
-   * folder and refuses when another process holds it.
+   * Workers and CLI commands join the embedded server another process runs (starting it for
+   * their own run when none does); `serve` must own the data folder and refuses when another
+   * process does.
    */
-  allowBorrow?: boolean;
+  join?: boolean;
   poolSize?: number;
 }
 
-/** Opens the configured database and brings its schema up to date. */
+/** Opens the configured database (starting the embedded server where needed) and brings its schema up to date. */
 export async function openDatabase(config: Config, options: OpenOptions = {}): Promise<Database> {
-  const poolSize = options.poolSize ?? 8;
-  if (config.databaseUrl) {
-    const dataSource = buildDataSource({ url: config.databaseUrl }, poolSize, config);
-    await initialize(dataSource, true);
-    return { dataSource, mode: 'server', close: () => dataSource.destroy() };
-  }
-
-  const running = options.allowBorrow ? await findRunningEmbedded(config.dataDir) : null;
-  if (running) {
-    const dataSource = buildDataSource({ host: running.host, port: running.port }, EMBEDDED_POOL_SIZE, config);
-    await initialize(dataSource);
-    return { dataSource, mode: 'embedded-client', close: () => dataSource.destroy() };
-  }
-
-  const embedded = await startEmbeddedPostgres(config.dataDir);
-  const dataSource = buildDataSource({ host: embedded.host, port: embedded.port }, EMBEDDED_POOL_SIZE, config);
+  // Two at least: the migration lock holds one connection while the migrations run on another.
+  const poolSize = Math.max(options.poolSize ?? 8, 2);
+  const embedded = config.databaseUrl ? null : await openEmbeddedServer(config.dataDir, { command: options.command ?? 'serve', join: options.join ?? false });
+  const url = config.databaseUrl ?? embedded!.url;
+  const dataSource = buildDataSource(url, poolSize, config);
   try {
     await initialize(dataSource);
   } catch (error) {
-    await embedded.close();
+    await embedded?.close().catch(() => undefined);
     throw error;
   }
   return {
     dataSource,
-    mode: 'embedded',
+    mode: embedded ? 'embedded' : 'server',
+    url,
     async close() {
       await dataSource.destroy().catch(() => undefined);
-      await embedded.close();
+      await embedded?.close();
     },
   };
 }
 
-function buildDataSource(target: { url: string } | { host: string; port: number }, poolSize: number, config: Config): DataSource {
+function buildDataSource(url: string, poolSize: number, config: Config): DataSource {
   const dataSource = new DataSource({
     type: 'postgres',
-    ...target,
-    ...('host' in target ? { username: 'postgres', database: 'postgres' } : {}),
+    url,
     entities: ENTITIES,
     migrations: MIGRATIONS,
     migrationsTransactionMode: 'each',
-    // PGlite has no uuid-ossp; gen_random_uuid() is built in on both.
+    // gen_random_uuid() is built in; no extension needed.
     uuidExtension: 'pgcrypto',
     synchronize: false,
     logging: false,
@@ -97,17 +82,13 @@ function buildDataSource(target: { url: string } | { host: string; port: number 
   return dataSource;
 }
 
-// Any number of processes may start at once against one server: one migrates, the others wait.
+// Any number of processes may start at once against one database: one migrates, the others wait.
 const MIGRATION_LOCK_KEY = 72420011;
 
-/** Migrates; on a server under an advisory lock (the embedded database has one connection and one owner). */
-async function initialize(dataSource: DataSource, shared = false): Promise<void> {
+/** Migrates under an advisory lock. */
+async function initialize(dataSource: DataSource): Promise<void> {
   await dataSource.initialize();
   try {
-    if (!shared) {
-      await dataSource.runMigrations({ transaction: 'each' });
-      return;
-    }
     const lockHolder = dataSource.createQueryRunner();
     await lockHolder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     try {

@@ -33,7 +33,7 @@ export async function purgeExpired(
       const n = await purge(ds, cutoffs, batchSize);
       purged[kind] += n;
       if (n < batchSize) break;
-      // Let other work on the connection (the embedded database has one) go between batches.
+      // Let other work on the pool go between batches.
       await new Promise((resolve) => setImmediate(resolve));
     }
   }

@@ -53,7 +53,7 @@ export interface WorkerOptions {
   maxInFlightPerWebhook?: number;
   contextIdentifier: string;
   policy: DeliveryPolicy;
-  /** PostgreSQL server URL to LISTEN on; null on the embedded database (notifications do not pass its socket). */
+  /** The database URL to LISTEN on (a server, or the embedded server's socket); null: polling only. */
   listenUrl: string | null;
   /** Where attempts and finished deliveries are counted (GET /metrics), if anywhere. */
   metrics?: DeliveryMetrics | null;

