@@ -53,20 +53,27 @@ function withApplicationToken<T extends Record<string, object>>(paths: T): T {
   ) as T;
 }
 
-function agent(operation: string, summary: string, args: object | null, ok: object) {
+/**
+ * An Agents method as NetServer's REST layer binds it: the body is the arguments object, the
+ * entity itself for a one-entity method, or null/absent for none; simple arguments may also come
+ * in the query string (`query`, names in any case).
+ */
+function agent(operation: string, summary: string, args: object | null, ok: object, query: Array<[string, object]> = []) {
   return {
     post: {
       operationId: `Agents_${operation}`,
       tags: ['Agents'],
       summary,
-      ...(args ? { requestBody: { required: operation !== 'GetAllWebhooks', content: json(args) } } : {}),
+      ...(query.length ? { parameters: query.map(([name, schema]) => ({ name, in: 'query', required: false, description: `${name} (any case), instead of in the body`, schema })) } : {}),
+      ...(args ? { requestBody: { required: false, content: json({ oneOf: [args, { type: 'null' }] }) } } : {}),
       responses: { ...ok, ...errors(...COMMON, 404, 501) },
     },
   };
 }
 const args = (properties: Record<string, object>, required: string[] = []) => ({ type: 'object', additionalProperties: false, properties, required });
-const idArgs = args({ WebhookId: { type: 'integer' } }, ['WebhookId']);
-const webhookArgs = args({ Webhook: ref('WebhookInput') }, ['Webhook']);
+const idArgs = args({ WebhookId: { type: 'integer' } });
+const webhookArgs = { oneOf: [args({ Webhook: ref('WebhookInput') }, ['Webhook']), ref('WebhookInput')], description: 'The Webhook itself, or wrapped as {"Webhook": ...}' };
+const idQuery: Array<[string, object]> = [['webhookId', { type: 'integer' }]];
 
 export const openApiDocument = {
   openapi: '3.1.0',
@@ -195,22 +202,24 @@ export const openApiDocument = {
     },
     '/Agents/Webhook/CreateDefaultWebhook': agent('CreateDefaultWebhook', 'CreateDefaultWebhook', args({}), { '200': { description: 'Webhook', content: json(ref('Webhook')) } }),
     '/Agents/Webhook/SaveWebhook': agent('SaveWebhook', 'SaveWebhook', webhookArgs, { '200': { description: 'Webhook', content: json(ref('Webhook')) } }),
-    '/Agents/Webhook/GetWebhook': agent('GetWebhook', 'GetWebhook (null for an unknown id)', idArgs, { '200': { description: 'Webhook or null', content: json({ oneOf: [ref('Webhook'), { type: 'null' }] }) } }),
+    '/Agents/Webhook/GetWebhook': agent('GetWebhook', 'GetWebhook (null for an unknown id)', idArgs, { '200': { description: 'Webhook or null', content: json({ oneOf: [ref('Webhook'), { type: 'null' }] }) } }, idQuery),
     '/Agents/Webhook/GetAllWebhooks': agent(
       'GetAllWebhooks',
       'GetAllWebhooks',
       args({ NameFilter: nullable('string'), EventFilter: nullable('string'), StatusFilter: { oneOf: [ref('WebhookState'), { type: 'null' }] } }),
       { '200': { description: 'Webhooks', content: json({ type: 'array', items: ref('Webhook') }) } },
+      [['nameFilter', { type: 'string' }], ['eventFilter', { type: 'string' }], ['statusFilter', { type: 'string' }]],
     ),
-    '/Agents/Webhook/DeleteWebhook': agent('DeleteWebhook', 'DeleteWebhook', idArgs, { '204': { description: 'Deleted' } }),
+    '/Agents/Webhook/DeleteWebhook': agent('DeleteWebhook', 'DeleteWebhook', idArgs, { '204': { description: 'Deleted' } }, idQuery),
     '/Agents/Webhook/TestWebhook': agent('TestWebhook', 'TestWebhook', webhookArgs, { '200': { description: 'WebhookResult', content: json(ref('WebhookResult')) } }),
     '/Agents/Webhook/SignalEvent': agent(
       'SignalEvent',
       'SignalEvent',
-      args({ EventName: { type: 'string' }, PrimaryKey: { type: 'integer' }, Data: scalarMap('The Data dictionary') }, ['EventName', 'PrimaryKey']),
+      args({ EventName: { type: 'string' }, PrimaryKey: { type: 'integer' }, Data: scalarMap('The Data dictionary') }),
       { '204': { description: 'Recorded' } },
+      [['eventName', { type: 'string' }], ['primaryKey', { type: 'integer' }]],
     ),
-    '/Agents/Webhook/GetLastError': agent('GetLastError', 'GetLastError ("" for an unknown id)', idArgs, { '200': { description: 'string', content: json({ type: 'string' }) } }),
+    '/Agents/Webhook/GetLastError': agent('GetLastError', 'GetLastError ("" for an unknown id)', idArgs, { '200': { description: 'string', content: json({ type: 'string' }) } }, idQuery),
   }),
   components: {
     securitySchemes: {
