@@ -224,7 +224,8 @@ export function typedEntriesFromJson(value: JsonValue | undefined, field: string
   if (!isJsonObject(value)) throw badRequest(`${field} must be a JSON object whose values are strings, numbers, booleans or null.`, field);
   return Object.entries(value).map(([key, entry]): TypedEntry => {
     if (entry === null) return { key, type: null, value: null };
-    const exact = exactIntegerText(entry);
+    // A marked literal from a request body, or an ExactInteger of a stored webhook being patched.
+    const exact = entry instanceof ExactInteger ? entry.digits : exactIntegerText(entry);
     if (exact !== null) return { key, ...exactLong(exact, field, key) };
     if (typeof entry === 'string') return { key, type: 'string', value: entry };
     if (typeof entry === 'boolean') return { key, type: 'boolean', value: entry };

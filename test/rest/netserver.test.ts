@@ -161,6 +161,19 @@ describe('xs:long beyond 2^53', () => {
     expect(soapGet.text).toContain('<Value xsi:type="xs:int">-12</Value>');
   });
 
+  it('survives a merge patch of another member exactly', async () => {
+    const saved = await agents('SaveWebhook', { body: `{"name":"long patched","events":["contact.created"],"targetUrl":"${receiver.url}","properties":{"big":${BIG}}}` });
+    const patched = await fetch(`${t.service.url}/api/v1/Webhook/${saved.json.WebhookId}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${t.ticket}`, 'content-type': 'application/merge-patch+json' },
+      body: JSON.stringify({ Description: 'patched' }),
+    });
+    const text = await patched.text();
+    expect(patched.status).toBe(200);
+    expect(text).toContain(`"big":${BIG}`);
+    expect(text).toContain('"Description":"patched"');
+  });
+
   it('beyond xs:long is refused, naming Properties', async () => {
     const answer = await agents('SaveWebhook', { body: `{"events":["contact.created"],"targetUrl":"${receiver.url}","properties":{"huge":99999999999999999999}}` });
     expect(answer).toMatchObject({ status: 400, json: { Field: 'Properties' } });
