@@ -64,7 +64,7 @@ export class NotificationSender {
         claimed = due.length;
         for (const notification of due) await this.send(notification);
       } catch (error) {
-        this.logger.error({ err: (error as Error).message }, 'sending notifications failed; trying again');
+        this.logger.error({ err: (error as Error).message }, 'claiming notifications to send failed; retrying');
       }
       if (claimed < BATCH && this.running) await this.sleep(this.options.pollIntervalMs);
     }
