@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { INT32_MAX, isInt32 } from './core/operations';
 import { deliveries, purge, redeliver, signal, UsageError, webhooks, wantsHelp, writeJsonList } from './commands';
 import { ConfigError, loadConfig, type Config } from './config';
 import { CoreError, ValidationError } from './core/errors';
@@ -203,7 +204,7 @@ async function tickets(config: Config, args: string[]): Promise<number> {
     const { values } = parseArgs({ args: rest, options: { name: { type: 'string' }, 'associate-id': { type: 'string' }, application: { type: 'string' } }, strict: true });
     if (!values.name?.trim()) throw new UsageError('tickets create needs --name NAME (who the ticket is for).');
     const associateId = values['associate-id'] === undefined ? 1 : Number(values['associate-id']);
-    if (!Number.isInteger(associateId) || associateId < 0 || associateId > 2147483647) throw new UsageError('--associate-id must be a whole number from 0 to 2147483647.');
+    if (!isInt32(associateId) || associateId < 0) throw new UsageError(`--associate-id must be a whole number from 0 to ${INT32_MAX}.`);
     if (values.application !== undefined && !values.application.trim()) throw new UsageError('--application needs the application token (the ApplicationToken / SO-AppToken your integration sends).');
     const ticket = await withDatabase(config, (ds) => createTicket(ds, values.name!.trim(), associateId, hashApplicationToken(values.application)));
     process.stderr.write(`Created a ticket for ${values.name.trim()} (associate ${associateId}). It is shown once; keep it secret.\n`);

@@ -4,6 +4,7 @@
  * messages on stderr, exit codes 0 (done), 1 (failed, not found), 2 (usage; see cli.ts).
  */
 import { parseArgs } from 'node:util';
+import { isInt32 } from './core/operations';
 import pino from 'pino';
 import type { DataSource } from 'typeorm';
 import type { Config } from './config';
@@ -50,7 +51,7 @@ async function asOperator<T>(config: Config, use: (op: Operator) => Promise<T>):
 }
 
 function positiveId(raw: string | undefined, what: string, usage: string): number {
-  if (!raw || !/^\d{1,10}$/.test(raw) || Number(raw) < 1 || Number(raw) > 2147483647) throw new UsageError(`${usage} needs ${what} (a whole number).`);
+  if (!raw || !/^\d{1,10}$/.test(raw) || Number(raw) < 1 || !isInt32(Number(raw))) throw new UsageError(`${usage} needs ${what} (a whole number).`);
   return Number(raw);
 }
 
@@ -202,7 +203,7 @@ export async function signal(config: Config, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: { data: { type: 'string', multiple: true } }, allowPositionals: true, strict: true });
   if (positionals.length !== 2) throw new UsageError('signal needs an event name and a primary key, e.g. signal contact.created 123.');
   const [eventName, rawKey] = positionals;
-  if (!/^[+-]?\d{1,10}$/.test(rawKey) || Math.abs(Number(rawKey)) > 2147483647) throw new UsageError(`The primary key ${JSON.stringify(rawKey)} must be a whole number.`);
+  if (!/^[+-]?\d{1,10}$/.test(rawKey) || !isInt32(Number(rawKey))) throw new UsageError(`The primary key ${JSON.stringify(rawKey)} must be a whole number.`);
   const data: TypedEntry[] = (values.data ?? []).map((pair) => {
     const at = pair.indexOf('=');
     if (at < 1) throw new UsageError(`--data ${JSON.stringify(pair)} must be key=value.`);

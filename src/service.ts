@@ -13,6 +13,7 @@ import { createLogger, requestLogger, type Logger } from './logger';
 import { Metrics } from './metrics';
 import { mountRestApi } from './rest/routes';
 import { mountSoapService, SOAP_PATH } from './soap/soapService';
+import { tenantPaths } from './tenantPaths';
 
 export interface RunningService {
   url: string;
@@ -40,6 +41,7 @@ export async function startService(config: Config, logger: Logger = createLogger
     const app = express();
     app.disable('x-powered-by');
     app.use(requestLogger(logger));
+    app.use(tenantPaths(config.contextIdentifier));
     mountHealth(app, db.dataSource);
     metrics.mount(app);
     app.use(metrics.requestCounter());

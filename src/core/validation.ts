@@ -1,7 +1,8 @@
 import { PAYLOAD_FIELD_NAMES } from '../outbound/payload';
 import { isReservedHeaderName } from '../outbound/headers';
 import { ValidationError } from './errors';
-import { WebhookState, type StringEntry, type TypedEntry, type WebhookInput } from './webhook';
+import { flagsMax, NotifyVia, NotifyWhen, WebhookState, type AssociateRef, type FlagNames, type StringEntry, type TypedEntry, type WebhookInput } from './webhook';
+import { isInt32 } from './operations';
 
 /** What the operator allows for targets (from config). */
 export interface TargetPolicy {
@@ -28,6 +29,8 @@ export const LIMITS = {
   propertyValue: 4000,
   headerName: 200,
   propertyKey: 400,
+  errorEmails: 50,
+  errorAssociates: 100,
 } as const;
 
 // PostgreSQL text and jsonb cannot hold NUL, and a lone UTF-16 surrogate is not Unicode text:
@@ -100,6 +103,38 @@ function validateErrorsEmail(errorsEmail: string | null): void {
     if (!EMAIL.test(address)) {
       throw new ValidationError(`ErrorsEmail contains ${JSON.stringify(address)}, which is not an email address; separate several with commas.`, 'ErrorsEmail');
     }
+  }
+}
+
+/** NetServer 12.4 ErrorEmails: each one address; blanks dropped, duplicates collapse. */
+function normalizeErrorEmails(addresses: string[]): string[] {
+  const unique = [...new Set(addresses.map((address) => (address ?? '').trim()).filter((address) => address !== ''))];
+  if (unique.length > LIMITS.errorEmails) throw new ValidationError(`ErrorEmails has ${unique.length} addresses; the limit is ${LIMITS.errorEmails}.`, 'ErrorEmails');
+  for (const address of unique) {
+    maxLength(address, LIMITS.errorsEmail, 'ErrorEmails');
+    if (!EMAIL.test(address)) {
+      throw new ValidationError(`ErrorEmails contains ${JSON.stringify(address.slice(0, 100))}, which is not an email address; give one address per item.`, 'ErrorEmails');
+    }
+  }
+  return unique;
+}
+
+function normalizeErrorAssociates(associates: AssociateRef[]): AssociateRef[] {
+  if (associates.length > LIMITS.errorAssociates) throw new ValidationError(`ErrorAssociates has ${associates.length} items; the limit is ${LIMITS.errorAssociates}.`, 'ErrorAssociates');
+  const byId = new Map<number, AssociateRef>();
+  for (const associate of associates) {
+    if (!isInt32(associate.associateId) || associate.associateId <= 0) {
+      throw new ValidationError(`ErrorAssociates contains the id ${associate.associateId}; give each associate's id (a whole number above 0).`, 'ErrorAssociates');
+    }
+    maxLength(associate.name, 200, 'ErrorAssociates');
+    if (!byId.has(associate.associateId)) byId.set(associate.associateId, associate);
+  }
+  return [...byId.values()];
+}
+
+function checkFlags(value: number, names: FlagNames, field: string): void {
+  if (!Number.isInteger(value) || value < 0 || value > flagsMax(names)) {
+    throw new ValidationError(`${field} ${value} is not a combination of ${Object.entries(names).map(([name, bit]) => `${name} (${bit})`).join(', ')}.`, field);
   }
 }
 
@@ -179,8 +214,16 @@ export function validateWebhookFields(input: WebhookInput, policy: TargetPolicy)
   validateErrorsEmail(input.errorsEmail);
   validateHeaders(input.headers);
   validateProperties(input.properties);
+  if (input.notifyVia !== undefined) checkFlags(input.notifyVia, NotifyVia, 'NotifyVia');
+  if (input.notifyWhen !== undefined) checkFlags(input.notifyWhen, NotifyWhen, 'NotifyWhen');
+  // Members not sent stay undefined (not stored as empty), so saving keeps what is stored.
+  const { errorEmails, errorAssociates, notifyVia, notifyWhen, ...known } = input;
   return {
-    ...input,
+    ...known,
+    ...(errorEmails !== undefined ? { errorEmails: normalizeErrorEmails(errorEmails) } : {}),
+    ...(errorAssociates !== undefined ? { errorAssociates: normalizeErrorAssociates(errorAssociates) } : {}),
+    ...(notifyVia !== undefined ? { notifyVia } : {}),
+    ...(notifyWhen !== undefined ? { notifyWhen } : {}),
     events,
     targetUrl: input.targetUrl!.trim(),
     type,

@@ -15,10 +15,48 @@ export function webhookStateFromName(name: string): WebhookState | undefined {
   return index < 0 ? undefined : (index as WebhookState);
 }
 
+/** NetServer 12.4 WebhookNotifyVia flags: how recipients are told of a state change. */
+export const NotifyVia = { None: 0, Email: 1, InApp: 2 } as const;
+/** NetServer 12.4 WebhookNotifyWhen flags: which state changes are told. */
+export const NotifyWhen = { None: 0, FirstFailure: 1, Disabling: 2 } as const;
+export type FlagNames = Readonly<Record<string, number>>;
+
+/** .NET's [Flags] names: "None", "Email", "Email, InApp" (JSON, ToString) or "Email InApp" (SOAP's xs:list). */
+export function flagsText(value: number, names: FlagNames, separator = ', '): string {
+  const set = Object.entries(names).filter(([, bit]) => bit !== 0 && (value & bit) === bit).map(([name]) => name);
+  return set.length > 0 ? set.join(separator) : (Object.entries(names).find(([, bit]) => bit === 0)?.[0] ?? '0');
+}
+
+/** The highest flags value (all bits set). */
+export function flagsMax(names: FlagNames): number {
+  return Object.values(names).reduce((all, bit) => all | bit, 0);
+}
+
+/**
+ * A flags value by number, or by names as .NET writes and reads them ("Email, InApp", also
+ * space- or |-separated, any case); undefined when it is neither.
+ */
+export function parseFlags(value: string | number, names: FlagNames): number | undefined {
+  const max = flagsMax(names);
+  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 && value <= max ? value : undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return parseFlags(Number(text), names);
+  let result = 0;
+  for (const part of text.split(/[\s,|]+/).filter((p) => p !== '')) {
+    const bit = Object.entries(names).find(([name]) => name.toLowerCase() === part.toLowerCase())?.[1];
+    if (bit === undefined) return undefined;
+    result |= bit;
+  }
+  return result;
+}
+
 /** The xsi:type of a StringObjectDictionary value, kept so values round-trip with their type. */
 export type ValueType = 'string' | 'int' | 'long' | 'short' | 'boolean' | 'double' | 'decimal' | 'float' | 'dateTime';
 
-/** One typed dictionary entry. dateTime values are ISO-8601 UTC strings. */
+/**
+ * One typed dictionary entry. dateTime values are ISO-8601 UTC strings; a long beyond 2^53
+ * (which a JavaScript number cannot hold exactly) is its decimal text.
+ */
 export interface TypedEntry {
   key: string;
   type: ValueType | null; // null: an xsi:nil value
@@ -51,7 +89,15 @@ export interface Webhook {
   updated: Date | null;
   updatedAssociate: AssociateRef | null;
   errorsEmail: string | null;
+  /** NetServer 12.4: more addresses told when the webhook changes state (NotifyVia Email). */
+  errorEmails: string[];
+  /** NetServer 12.4: associates told (in-app; by email where their address is known). */
+  errorAssociates: AssociateRef[];
   description: string | null;
+  /** NetServer 12.4 flags (NotifyVia); 0 with NotifyWhen 0: as before 12.4 (ErrorsEmail on TooManyErrors). */
+  notifyVia: number;
+  /** NetServer 12.4 flags (NotifyWhen). */
+  notifyWhen: number;
   totalCalls: number;
   totalErrors: number;
   consecutiveErrors: number;
@@ -62,11 +108,17 @@ export interface Webhook {
   application: string | null;
 }
 
-/** What a client may send when saving: system-owned fields are ignored. */
+/**
+ * What a client may send when saving: system-owned fields are ignored. The NetServer 12.4
+ * members are optional: a client that does not know them (an older proxy) leaves them as stored.
+ */
 export type WebhookInput = Pick<
   Webhook,
   'webhookId' | 'name' | 'events' | 'targetUrl' | 'secret' | 'state' | 'type' | 'headers' | 'properties' | 'errorsEmail' | 'description' | 'ordered'
->;
+> &
+  Partial<Pick<Webhook, NotificationMember>>;
+
+export type NotificationMember = 'errorEmails' | 'errorAssociates' | 'notifyVia' | 'notifyWhen';
 
 export interface WebhookResult {
   success: boolean;
@@ -96,7 +148,11 @@ export function createDefaultWebhook(): Webhook {
     updated: null,
     updatedAssociate: null,
     errorsEmail: null,
+    errorEmails: [],
+    errorAssociates: [],
     description: null,
+    notifyVia: NotifyVia.None,
+    notifyWhen: NotifyWhen.None,
     totalCalls: 0,
     totalErrors: 0,
     consecutiveErrors: 0,

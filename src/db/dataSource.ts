@@ -14,6 +14,7 @@ import { SecretEnvelope1764633600000 } from './migrations/1764633600000-SecretEn
 import { ClaimPerWebhookCap1764720000000 } from './migrations/1764720000000-ClaimPerWebhookCap';
 import { TicketApplication1764806400000 } from './migrations/1764806400000-TicketApplication';
 import { LiveClaims1765000000000 } from './migrations/1765000000000-LiveClaims';
+import { NotificationMembers1765200000000 } from './migrations/1765200000000-NotificationMembers';
 import { AttemptCycle1765300000000 } from './migrations/1765300000000-AttemptCycle';
 import { EventTraceParent1765400000000 } from './migrations/1765400000000-EventTraceParent';
 import { PreviousSecret1765500000000 } from './migrations/1765500000000-PreviousSecret';
@@ -29,6 +30,7 @@ export const MIGRATIONS = [
   ClaimPerWebhookCap1764720000000,
   TicketApplication1764806400000,
   LiveClaims1765000000000,
+  NotificationMembers1765200000000,
   AttemptCycle1765300000000,
   EventTraceParent1765400000000,
   PreviousSecret1765500000000,

@@ -10,17 +10,18 @@ import type { WebhookManager } from '../core/WebhookManager';
 import { WebhookState, type AssociateRef, type TypedEntry, type Webhook } from '../core/webhook';
 import type { Logger } from '../logger';
 import type { DeliveryMetrics } from '../metrics';
-import { ErrorMailer } from './notifier';
 import { findDelivery, holdOpenDeliveries, redeliverDeliveries, redeliverFailedSince, releaseHeldDeliveries, type Redelivered } from './queue';
 import { emitStateChangeEvent, recordEvent, signalAudience, validateSignal, type SignalledEvent } from './signal';
 import { purgeExpired, RetentionLoop } from './retention';
 import { DeliveryWorker } from './worker';
+import { NotificationSender } from '../notifications/sender';
 import { traceSignal } from '../tracing';
 import type { PurgeCounts } from './queue';
 
 export class DeliveryEngine {
-  readonly mailer: ErrorMailer;
   worker: DeliveryWorker | null = null;
+  /** Sends the notification outbox's emails; runs wherever a worker runs. */
+  notifications: NotificationSender | null = null;
   retention: RetentionLoop | null = null;
   private manager: WebhookManager | null = null;
   /** Set before startWorker to count attempts for GET /metrics. */
@@ -30,9 +31,7 @@ export class DeliveryEngine {
     private readonly ds: DataSource,
     private readonly config: Config,
     private readonly logger: Logger,
-  ) {
-    this.mailer = new ErrorMailer({ smtpUrl: config.smtpUrl, smtpFrom: config.smtpFrom, timeoutMs: config.smtpTimeoutMs }, logger);
-  }
+  ) {}
 
   /** Hooks SignalEvent and state changes of the manager into this engine. */
   attach(manager: WebhookManager): this {
@@ -121,7 +120,10 @@ export class DeliveryEngine {
   }
 
   startWorker(): DeliveryWorker {
-    this.worker ??= new DeliveryWorker(this.ds, { ...workerOptions(this.config), metrics: this.metrics }, this.logger, this.mailer, () => this.wakeSoon());
+    const { smtpUrl, smtpFrom, smtpTimeoutMs, pollIntervalMs } = this.config;
+    this.notifications ??= new NotificationSender(this.ds, { smtpUrl, smtpFrom, smtpTimeoutMs, pollIntervalMs }, this.logger);
+    this.notifications.start();
+    this.worker ??= new DeliveryWorker(this.ds, { ...workerOptions(this.config), metrics: this.metrics }, this.logger, () => this.wakeSoon(), () => this.notifications?.wake());
     this.worker.start();
     return this.worker;
   }
@@ -133,8 +135,7 @@ export class DeliveryEngine {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.worker?.stop(), this.retention?.stop()]);
-    await this.mailer.close();
+    await Promise.all([this.worker?.stop(), this.retention?.stop(), this.notifications?.stop()]);
   }
 }
 

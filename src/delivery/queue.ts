@@ -261,6 +261,8 @@ export interface WebhookCounters {
   webhookId: number;
   state: number;
   consecutiveErrors: number;
+  /** It was not failing before this batch (or a success in it reset it) and fails now: NotifyWhen FirstFailure. */
+  firstFailure: boolean;
 }
 
 /**
@@ -297,9 +299,9 @@ export async function addWebhookCounters(db: Db, changes: WebhookCounterChange[]
                               WHEN k.pause_ms > 0 THEN now() + k.pause_ms * interval '1 millisecond' ELSE w.next_probe_at END,
          last_error = COALESCE(k.last_error, w.last_error)
        FROM counted k WHERE w.webhook_id = k.webhook_id
-       RETURNING w.webhook_id, w.state, w.consecutive_errors
+       RETURNING w.webhook_id, w.state, w.consecutive_errors, (k.since IS NULL AND k.trailing_failures > 0) AS first_failure
      )
-     SELECT webhook_id AS "webhookId", state, consecutive_errors AS "consecutiveErrors" FROM updated`,
+     SELECT webhook_id AS "webhookId", state, consecutive_errors AS "consecutiveErrors", first_failure AS "firstFailure" FROM updated`,
     [
       ids,
       changes.map((c) => c.calls),

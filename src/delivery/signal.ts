@@ -9,6 +9,7 @@
  * (operator-owned webhooks: operator-owned subscribers), so names and errors stay inside.
  */
 import crypto from 'node:crypto';
+import { INT32_MAX, INT32_MIN, isInt32 } from '../core/operations';
 import type { DataSource, EntityManager } from 'typeorm';
 import { ValidationError } from '../core/errors';
 import { checkStorableText, validateEventName } from '../core/validation';
@@ -18,8 +19,6 @@ import { insertEventWithDeliveries, type EventAudience } from './queue';
 
 const MAX_DATA_ENTRIES = 1000;
 const MAX_KEY_LENGTH = 400;
-const INT32_MIN = -2147483648;
-const INT32_MAX = 2147483647;
 
 export interface SignalledEvent {
   eventId: string;
@@ -30,7 +29,7 @@ export interface SignalledEvent {
 export function validateSignal(eventName: string, primaryKey: number, data: TypedEntry[] | null): void {
   validateEventName(eventName ?? '', 'EventName');
   if (eventName.length > 400) throw new ValidationError(`EventName is ${eventName.length} characters long; the limit is 400.`, 'EventName');
-  if (!Number.isInteger(primaryKey) || primaryKey < INT32_MIN || primaryKey > INT32_MAX) {
+  if (!isInt32(primaryKey)) {
     throw new ValidationError(`PrimaryKey ${primaryKey} is not a whole number from ${INT32_MIN} to ${INT32_MAX}.`, 'PrimaryKey');
   }
   if (!data) return;

@@ -16,7 +16,7 @@ import { guardedLookup, refuseIpLiteralTarget } from '../outbound/addressGuard';
 import { buildSignedAttempt } from '../outbound/attempt';
 import { sendWebhook, type SendResult } from '../outbound/httpSender';
 import type { DeliveryMetrics } from '../metrics';
-import type { ErrorMailer, TooManyErrorsNotice } from './notifier';
+import type { TooManyErrorsNotice } from './notifier';
 import { classify, counterDelta, describeFailure, nextStep, probePauseMs, shouldTrip, type DeliveryPolicy, type Outcome } from './policy';
 import {
   addWebhookCounters,
@@ -36,6 +36,7 @@ import {
   type Settlement,
 } from './queue';
 import { emitStateChangeEvent } from './signal';
+import { enqueueNotifications } from '../notifications/enqueue';
 import { traceAttempt, tracingEnabled } from '../tracing';
 
 export interface WorkerOptions {
@@ -112,9 +113,10 @@ export class DeliveryWorker {
     private readonly ds: DataSource,
     private readonly options: WorkerOptions,
     private readonly logger: Logger,
-    private readonly mailer: ErrorMailer,
     /** Called after a commit that created deliveries (state-change events), to wake in-process workers. */
     private readonly onEventsCreated: () => void = () => undefined,
+    /** Called after a commit that queued notifications, to wake the in-process sender. */
+    private readonly onNotificationsQueued: () => void = () => undefined,
   ) {
     this.agents = {
       http: new http.Agent({ keepAlive: true, maxSockets: options.concurrency }),
@@ -371,6 +373,7 @@ export class DeliveryWorker {
     const { policy } = this.options;
     const notices: TooManyErrorsNotice[] = [];
     let eventsCreated = false;
+    let notified = 0;
     let settled: Settlement[] = [];
     await this.ds.transaction(async (tx) => {
       await settleAttempts(tx, batch.map((f) => f.result));
@@ -410,13 +413,20 @@ export class DeliveryWorker {
         eventsCreated ||= deliveries > 0;
         notices.push({ ...t, eventId: failing?.claim.eventId ?? null });
       }
+      // Notifications (NotifyWhen FirstFailure / Disabling, or the pre-12.4 TooManyErrors email) go
+      // into the outbox in this transaction: committed with the state change, sent by NotificationSender.
+      const lastFailing = (webhookId: number) => [...byWebhook.get(webhookId)!].reverse().find((f) => f.outcome !== 'success');
+      const firstFailures = counters.filter((c) => c.firstFailure);
+      notified = await enqueueNotifications(tx, [
+        ...firstFailures.map((c) => ({ webhookId: c.webhookId, reason: 'FirstFailure' as const, lastError: lastFailing(c.webhookId)?.errorText ?? null, eventId: lastFailing(c.webhookId)?.claim.eventId ?? null, consecutiveErrorLimit: policy.consecutiveErrorLimit })),
+        ...notices.map((n) => ({ webhookId: n.webhookId, reason: 'Disabling' as const, lastError: n.lastError, eventId: n.eventId, consecutiveErrorLimit: policy.consecutiveErrorLimit })),
+      ]);
+
     });
     this.options.metrics?.finished('succeeded', settled.filter((x) => x.step === 'succeeded').length);
     this.options.metrics?.finished('failed', settled.filter((x) => x.step === 'failed').length);
-    for (const notice of notices) {
-      this.logger.warn({ webhookId: notice.webhookId, lastError: notice.lastError }, 'webhook set to TooManyErrors');
-      this.mailer.notifyTooManyErrors(notice);
-    }
+    for (const notice of notices) this.logger.warn({ webhookId: notice.webhookId, lastError: notice.lastError }, 'webhook set to TooManyErrors');
+    if (notified > 0) this.onNotificationsQueued();
     if (eventsCreated) this.onEventsCreated();
   }
 

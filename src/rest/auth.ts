@@ -2,6 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { DataSource } from 'typeorm';
 import { identifyCaller, type CallerContext } from '../core/caller';
 import { UnauthorizedError } from '../core/errors';
+import { ticketFromAuthorization } from '../core/operations';
 import type { RequestRateLimiter } from '../core/rateLimit';
 import { HttpError } from './errors';
 
@@ -13,10 +14,7 @@ import { HttpError } from './errors';
 
 const challenge = (error: string) => `Bearer realm="webhook-agent"${error}, SOTicket realm="webhook-agent"`;
 
-export function ticketFromAuthorization(header: string | undefined): string | null {
-  const match = header ? /^(?:Bearer|SOTicket)\s+(\S+)\s*$/i.exec(header) : null;
-  return match ? match[1] : null;
-}
+export { ticketFromAuthorization };
 
 export function requireTicket(ds: DataSource, rateLimiter: RequestRateLimiter) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {

@@ -1,6 +1,14 @@
+import { associateMembers, listItemMembers } from '../core/associateCarrier';
+import { ValidationError } from '../core/errors';
+import { checkInt32, INT32_MAX, INT32_MIN, isInt32, parseWebhookState } from '../core/operations';
 import {
+  flagsText,
+  NotifyVia,
+  NotifyWhen,
+  parseFlags,
   WEBHOOK_STATE_NAMES,
   WebhookState,
+  type FlagNames,
   type AssociateRef,
   type StringEntry,
   type TypedEntry,
@@ -10,6 +18,7 @@ import {
   type WebhookResult,
 } from '../core/webhook';
 import { badRequest } from './errors';
+import { ExactInteger, exactIntegerText } from './exactJson';
 
 /**
  * The Webhook carrier as JSON, NetServer's PascalCase members in the SOAP carrier's order.
@@ -25,7 +34,7 @@ export const WEBHOOK_MEMBERS = [
   'WebhookId', 'Name', 'Events', 'TargetUrl', 'Secret', 'State', 'Type', 'Headers', 'Properties',
   'Registered', 'RegisteredAssociate', 'Updated', 'UpdatedAssociate', 'ErrorsEmail',
   'Description', 'TotalCalls', 'TotalErrors', 'ConsecutiveErrors', 'LastError',
-  'Ordered',
+  'ErrorEmails', 'ErrorAssociates', 'NotifyVia', 'NotifyWhen', 'Ordered',
 ] as const;
 export type WebhookMember = (typeof WEBHOOK_MEMBERS)[number];
 
@@ -34,8 +43,18 @@ export const SYSTEM_MEMBERS: ReadonlySet<WebhookMember> = new Set([
   'WebhookId', 'Registered', 'RegisteredAssociate', 'Updated', 'UpdatedAssociate', 'TotalCalls', 'TotalErrors', 'ConsecutiveErrors', 'LastError',
 ]);
 
-const INT32_MIN = -2147483648;
-const INT32_MAX = 2147483647;
+/** A core rule's ValidationError as this door's 400 (the REST door names shape mistakes BadRequest). */
+function asBadRequest<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof ValidationError) throw badRequest(error.message, error.field ?? undefined);
+    throw error;
+  }
+}
+
+/** .NET's DateTime.MinValue: what NetServer answers for a date never set (typed clients cannot read null into a DateTime). */
+const NEVER = '0001-01-01T00:00:00';
 
 export function isJsonObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -44,12 +63,7 @@ export function isJsonObject(value: unknown): value is JsonObject {
 // ---- core -> JSON ----------------------------------------------------------------------
 
 function associateJson(who: AssociateRef | null): JsonObject | null {
-  if (who === null) return null;
-  // The fields of NetServer's Associate carrier, as the SOAP door writes them.
-  return {
-    AssociateId: who.associateId, Name: who.name, PersonId: 0, Rank: 0, Tooltip: who.name, Type: 'InternalAssociate',
-    GroupIdx: 0, FullName: who.name, FormalName: who.name, Deleted: false, EjUserId: 0, UserName: who.name,
-  };
+  return who === null ? null : Object.fromEntries(associateMembers(who));
 }
 
 export function headersJson(headers: StringEntry[] | null): JsonObject | null {
@@ -59,12 +73,19 @@ export function headersJson(headers: StringEntry[] | null): JsonObject | null {
   return result;
 }
 
-/** Typed entries as plain JSON values (a dateTime as its ISO-8601 string). */
+/** Typed entries as plain JSON values (a dateTime as its ISO-8601 string, a long beyond 2^53 exactly). */
 export function typedEntriesJson(entries: TypedEntry[] | null): JsonObject | null {
   if (entries === null) return null;
   const result: JsonObject = Object.create(null);
-  for (const { key, value } of entries) result[key] = value;
+  for (const { key, type, value } of entries) {
+    result[key] = type === 'long' && typeof value === 'string' ? (new ExactInteger(value) as unknown as JsonValue) : value;
+  }
   return result;
+}
+
+/** NetServer 12.4 lists associates as MDOListItems. */
+function listItemJson(who: AssociateRef): JsonObject {
+  return { ...Object.fromEntries(listItemMembers(who)), ChildItems: [] };
 }
 
 export function webhookJson(w: Webhook): JsonObject {
@@ -78,9 +99,9 @@ export function webhookJson(w: Webhook): JsonObject {
     Type: w.type,
     Headers: headersJson(w.headers),
     Properties: typedEntriesJson(w.properties),
-    Registered: w.registered ? w.registered.toISOString() : null,
+    Registered: w.registered ? w.registered.toISOString() : NEVER,
     RegisteredAssociate: associateJson(w.registeredAssociate),
-    Updated: w.updated ? w.updated.toISOString() : null,
+    Updated: w.updated ? w.updated.toISOString() : NEVER,
     UpdatedAssociate: associateJson(w.updatedAssociate),
     ErrorsEmail: w.errorsEmail,
     Description: w.description,
@@ -88,6 +109,10 @@ export function webhookJson(w: Webhook): JsonObject {
     TotalErrors: w.totalErrors,
     ConsecutiveErrors: w.consecutiveErrors,
     LastError: w.lastError,
+    ErrorEmails: [...w.errorEmails],
+    ErrorAssociates: w.errorAssociates.map(listItemJson),
+    NotifyVia: flagsText(w.notifyVia, NotifyVia),
+    NotifyWhen: flagsText(w.notifyWhen, NotifyWhen),
     Ordered: w.ordered ?? false,
   };
 }
@@ -136,21 +161,48 @@ function optionalBoolean(value: JsonValue | undefined, field: string): boolean {
 
 export function int32(value: JsonValue | undefined, field: string, fallback = 0): number {
   if (value === undefined || value === null) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < INT32_MIN || value > INT32_MAX) {
-    throw badRequest(`${field} must be a whole number from ${INT32_MIN} to ${INT32_MAX}, got ${JSON.stringify(value)?.slice(0, 40)}.`, field);
-  }
-  return value;
+  const shown = exactIntegerText(value) ?? JSON.stringify(value) ?? '';
+  if (typeof value !== 'number') throw badRequest(`${field} must be a whole number from ${INT32_MIN} to ${INT32_MAX}, got ${shown.slice(0, 40)}.`, field);
+  return asBadRequest(() => checkInt32(value, field, shown));
 }
 
 /** A WebhookState by name (any case; "Active") or by its number; null/absent -> Unknown. */
 export function stateFromJson(value: JsonValue | undefined, field: string): WebhookState {
-  if (value === undefined || value === null || value === '') return WebhookState.Unknown;
-  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < WEBHOOK_STATE_NAMES.length) return value as WebhookState;
-  if (typeof value === 'string') {
-    const index = WEBHOOK_STATE_NAMES.findIndex((name) => name.toLowerCase() === value.trim().toLowerCase());
-    if (index >= 0) return index as WebhookState;
+  if (value === undefined || value === null) return WebhookState.Unknown;
+  if (typeof value !== 'number' && typeof value !== 'string') throw badRequest(`${field} must be a WebhookState name (${WEBHOOK_STATE_NAMES.join(', ')}) or number.`, field);
+  return asBadRequest(() => parseWebhookState(value, field));
+}
+
+/** A [Flags] enum by number or by names ("Email, InApp"); absent: undefined (the stored value stays). */
+function flagsFromJson(value: JsonValue | undefined, names: FlagNames, field: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (value === null) return 0;
+  const parsed = typeof value === 'number' || typeof value === 'string' ? parseFlags(value, names) : undefined;
+  if (parsed === undefined) {
+    throw badRequest(`${field} ${JSON.stringify(value)?.slice(0, 40)} is not a combination of ${Object.entries(names).map(([name, bit]) => `${name} (${bit})`).join(', ')}; e.g. "Email, InApp" or 3.`, field);
   }
-  throw badRequest(`${field} ${JSON.stringify(value)?.slice(0, 40)} is not a WebhookState; use ${WEBHOOK_STATE_NAMES.join(', ')}.`, field);
+  return parsed;
+}
+
+function stringListFromJson(value: JsonValue | undefined, field: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (value === null) return [];
+  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string')) throw badRequest(`${field} must be a JSON array of strings, e.g. ["ops@example.com"].`, field);
+  return value as string[];
+}
+
+/** MDOListItems (or Associates) -> associates by id: Id, or AssociateId. */
+function associatesFromJson(value: JsonValue | undefined, field: string): AssociateRef[] | undefined {
+  if (value === undefined) return undefined;
+  if (value === null) return [];
+  if (!Array.isArray(value)) throw badRequest(`${field} must be a JSON array of associates, e.g. [{"Id": 7}].`, field);
+  return value.map((item) => {
+    if (!isJsonObject(item)) throw badRequest(`${field} items must be objects with an Id, e.g. {"Id": 7}.`, field);
+    const byLower = new Map(Object.entries(item).map(([key, member]) => [key.toLowerCase(), member]));
+    const id = byLower.get('id') ?? byLower.get('associateid');
+    const name = byLower.get('name');
+    return { associateId: int32(id, `${field}.Id`), name: typeof name === 'string' ? name : '' };
+  });
 }
 
 function eventsFromJson(value: JsonValue | undefined): string[] {
@@ -179,15 +231,25 @@ export function typedEntriesFromJson(value: JsonValue | undefined, field: string
   if (!isJsonObject(value)) throw badRequest(`${field} must be a JSON object whose values are strings, numbers, booleans or null.`, field);
   return Object.entries(value).map(([key, entry]): TypedEntry => {
     if (entry === null) return { key, type: null, value: null };
+    // A marked literal from a request body, or an ExactInteger of a stored webhook being patched.
+    const exact = entry instanceof ExactInteger ? entry.digits : exactIntegerText(entry);
+    if (exact !== null) return { key, ...exactLong(exact, field, key) };
     if (typeof entry === 'string') return { key, type: 'string', value: entry };
     if (typeof entry === 'boolean') return { key, type: 'boolean', value: entry };
     if (typeof entry === 'number') {
-      if (Number.isInteger(entry) && entry >= INT32_MIN && entry <= INT32_MAX) return { key, type: 'int', value: entry };
+      if (isInt32(entry)) return { key, type: 'int', value: entry };
       if (Number.isSafeInteger(entry)) return { key, type: 'long', value: entry };
       return { key, type: 'double', value: entry };
     }
     throw badRequest(`${field} value of ${JSON.stringify(key)} is ${Array.isArray(entry) ? 'an array' : 'an object'}; use a string, number, boolean or null.`, field);
   });
+}
+
+/** An integer literal beyond 2^53: an xs:long, kept as its exact digits; beyond xs:long it is refused. */
+function exactLong(digits: string, field: string, key: string): Pick<TypedEntry, 'type' | 'value'> {
+  const value = BigInt(digits);
+  if (value < -(1n << 63n) || value >= 1n << 63n) throw badRequest(`${field} value of ${JSON.stringify(key)} is beyond xs:long (64 bits); send it as a string.`, field);
+  return { type: 'long', value: digits };
 }
 
 /**
@@ -212,6 +274,7 @@ function checkSystemMember(name: WebhookMember, value: JsonValue): void {
   switch (name) {
     case 'Registered':
     case 'Updated':
+      if (value === NEVER) return;
       if (typeof value !== 'string' || !ISO_DATE.test(value) || Number.isNaN(Date.parse(value))) throw fail('an ISO-8601 date-time such as 2024-01-31T12:00:00Z');
       return;
     case 'RegisteredAssociate':
@@ -246,6 +309,10 @@ export function webhookInputFromJson(body: unknown, what = 'The Webhook'): Webho
     properties: typedEntriesFromJson(members.get('Properties'), 'Properties'),
     errorsEmail: optionalString(members.get('ErrorsEmail'), 'ErrorsEmail'),
     description: optionalString(members.get('Description'), 'Description'),
+    errorEmails: stringListFromJson(members.get('ErrorEmails'), 'ErrorEmails'),
+    errorAssociates: associatesFromJson(members.get('ErrorAssociates'), 'ErrorAssociates'),
+    notifyVia: flagsFromJson(members.get('NotifyVia'), NotifyVia, 'NotifyVia'),
+    notifyWhen: flagsFromJson(members.get('NotifyWhen'), NotifyWhen, 'NotifyWhen'),
     ordered: optionalBoolean(members.get('Ordered'), 'Ordered'),
   };
 }

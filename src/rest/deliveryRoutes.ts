@@ -1,4 +1,5 @@
 import express, { type Request, type Router } from 'express';
+import { isInt32 } from '../core/operations';
 import type { DeliveryEngine } from '../delivery/engine';
 import { callerOf } from './auth';
 import { isJsonObject, resolveMembers } from './carrierJson';
@@ -36,6 +37,6 @@ export const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\
 
 export function pathWebhookId(req: Request): number {
   const raw = String(req.params.id);
-  if (!/^\d{1,10}$/.test(raw) || Number(raw) > 2147483647) throw badRequest(`WebhookId ${JSON.stringify(raw.slice(0, 40))} in the path must be a whole number.`, 'WebhookId');
+  if (!/^\d{1,10}$/.test(raw) || !isInt32(Number(raw))) throw badRequest(`WebhookId ${JSON.stringify(raw.slice(0, 40))} in the path must be a whole number.`, 'WebhookId');
   return Number(raw);
 }

@@ -54,20 +54,27 @@ function withApplicationToken<T extends Record<string, object>>(paths: T): T {
   ) as T;
 }
 
-function agent(operation: string, summary: string, args: object | null, ok: object) {
+/**
+ * An Agents method as NetServer's REST layer binds it: the body is the arguments object, the
+ * entity itself for a one-entity method, or null/absent for none; simple arguments may also come
+ * in the query string (`query`, names in any case).
+ */
+function agent(operation: string, summary: string, args: object | null, ok: object, query: Array<[string, object]> = []) {
   return {
     post: {
       operationId: `Agents_${operation}`,
       tags: ['Agents'],
       summary,
-      ...(args ? { requestBody: { required: operation !== 'GetAllWebhooks', content: json(args) } } : {}),
+      ...(query.length ? { parameters: query.map(([name, schema]) => ({ name, in: 'query', required: false, description: `${name} (any case), instead of in the body`, schema })) } : {}),
+      ...(args ? { requestBody: { required: false, content: json({ oneOf: [args, { type: 'null' }] }) } } : {}),
       responses: { ...ok, ...errors(...COMMON, 404, 501) },
     },
   };
 }
 const args = (properties: Record<string, object>, required: string[] = []) => ({ type: 'object', additionalProperties: false, properties, required });
-const idArgs = args({ WebhookId: { type: 'integer' } }, ['WebhookId']);
-const webhookArgs = args({ Webhook: ref('WebhookInput') }, ['Webhook']);
+const idArgs = args({ WebhookId: { type: 'integer' } });
+const webhookArgs = { oneOf: [args({ Webhook: ref('WebhookInput') }, ['Webhook']), ref('WebhookInput')], description: 'The Webhook itself, or wrapped as {"Webhook": ...}' };
+const idQuery: Array<[string, object]> = [['webhookId', { type: 'integer' }]];
 
 export const openApiDocument = {
   openapi: '3.1.0',
@@ -197,22 +204,32 @@ export const openApiDocument = {
       },
     },
     ...deliveryReadPaths,
+    '/Webhook/Notifications': {
+      get: {
+        operationId: 'ListNotifications',
+        tags: ['Webhook'],
+        summary: "The caller's in-app notifications (NotifyVia InApp), newest first; listing marks them read",
+        responses: { '200': { description: 'Notifications; Read says whether it had been read before this call', content: json({ type: 'array', items: ref('Notification') }) }, ...errors(401, 500) },
+      },
+    },
     '/Agents/Webhook/CreateDefaultWebhook': agent('CreateDefaultWebhook', 'CreateDefaultWebhook', args({}), { '200': { description: 'Webhook', content: json(ref('Webhook')) } }),
     '/Agents/Webhook/SaveWebhook': agent('SaveWebhook', 'SaveWebhook', webhookArgs, { '200': { description: 'Webhook', content: json(ref('Webhook')) } }),
-    '/Agents/Webhook/GetWebhook': agent('GetWebhook', 'GetWebhook (null for an unknown id)', idArgs, { '200': { description: 'Webhook or null', content: json({ oneOf: [ref('Webhook'), { type: 'null' }] }) } }),
+    '/Agents/Webhook/GetWebhook': agent('GetWebhook', 'GetWebhook (null for an unknown id)', idArgs, { '200': { description: 'Webhook or null', content: json({ oneOf: [ref('Webhook'), { type: 'null' }] }) } }, idQuery),
     '/Agents/Webhook/GetAllWebhooks': agent(
       'GetAllWebhooks',
       'GetAllWebhooks',
       args({ NameFilter: nullable('string'), EventFilter: nullable('string'), StatusFilter: { oneOf: [ref('WebhookState'), { type: 'null' }] } }),
       { '200': { description: 'Webhooks', content: json({ type: 'array', items: ref('Webhook') }) } },
+      [['nameFilter', { type: 'string' }], ['eventFilter', { type: 'string' }], ['statusFilter', { type: 'string' }]],
     ),
-    '/Agents/Webhook/DeleteWebhook': agent('DeleteWebhook', 'DeleteWebhook', idArgs, { '204': { description: 'Deleted' } }),
+    '/Agents/Webhook/DeleteWebhook': agent('DeleteWebhook', 'DeleteWebhook', idArgs, { '204': { description: 'Deleted' } }, idQuery),
     '/Agents/Webhook/TestWebhook': agent('TestWebhook', 'TestWebhook', webhookArgs, { '200': { description: 'WebhookResult', content: json(ref('WebhookResult')) } }),
     '/Agents/Webhook/SignalEvent': agent(
       'SignalEvent',
       'SignalEvent',
-      args({ EventName: { type: 'string' }, PrimaryKey: { type: 'integer' }, Data: scalarMap('The Data dictionary') }, ['EventName', 'PrimaryKey']),
+      args({ EventName: { type: 'string' }, PrimaryKey: { type: 'integer' }, Data: scalarMap('The Data dictionary') }),
       { '204': { description: 'Recorded' } },
+      [['eventName', { type: 'string' }], ['primaryKey', { type: 'integer' }]],
     ),
     '/Agents/Webhook/RotateSecret': agent(
       'RotateSecret',
@@ -220,7 +237,7 @@ export const openApiDocument = {
       args({ WebhookId: { type: 'integer' }, Secret: nullable('string'), OverlapSeconds: { type: ['integer', 'null'], minimum: 0, maximum: 2592000 } }, ['WebhookId']),
       { '200': { description: 'RotatedSecret', content: json(ref('RotatedSecret')) } },
     ),
-    '/Agents/Webhook/GetLastError': agent('GetLastError', 'GetLastError ("" for an unknown id)', idArgs, { '200': { description: 'string', content: json({ type: 'string' }) } }),
+    '/Agents/Webhook/GetLastError': agent('GetLastError', 'GetLastError ("" for an unknown id)', idArgs, { '200': { description: 'string', content: json({ type: 'string' }) } }, idQuery),
   }),
   components: {
     securitySchemes: {
@@ -279,7 +296,7 @@ export const openApiDocument = {
         required: [
           'WebhookId', 'Name', 'Events', 'TargetUrl', 'Secret', 'State', 'Type', 'Headers', 'Properties', 'Registered', 'RegisteredAssociate',
           'Updated', 'UpdatedAssociate', 'ErrorsEmail', 'Description', 'TotalCalls', 'TotalErrors', 'ConsecutiveErrors', 'LastError',
-          'Ordered',
+          'ErrorEmails', 'ErrorAssociates', 'NotifyVia', 'NotifyWhen', 'Ordered',
         ],
         properties: {
           WebhookId: { type: 'integer', minimum: 0 },
@@ -291,9 +308,9 @@ export const openApiDocument = {
           Type: nullable('string'),
           Headers: { type: ['object', 'null'], additionalProperties: { type: 'string' } },
           Properties: scalarMap('Sent as extra top-level members of every payload'),
-          Registered: nullable('string', { format: 'date-time' }),
+          Registered: ref('DateTime'),
           RegisteredAssociate: { oneOf: [ref('Associate'), { type: 'null' }] },
-          Updated: nullable('string', { format: 'date-time' }),
+          Updated: ref('DateTime'),
           UpdatedAssociate: { oneOf: [ref('Associate'), { type: 'null' }] },
           ErrorsEmail: nullable('string'),
           Description: nullable('string'),
@@ -301,7 +318,30 @@ export const openApiDocument = {
           TotalErrors: { type: 'integer', minimum: 0 },
           ConsecutiveErrors: { type: 'integer', minimum: 0 },
           LastError: nullable('string'),
+          ErrorEmails: { type: 'array', items: { type: 'string' }, description: 'NetServer 12.4: more addresses told by email when the webhook changes state' },
+          ErrorAssociates: { type: 'array', items: ref('MDOListItem'), description: 'NetServer 12.4: associates told (in-app)' },
+          NotifyVia: ref('WebhookNotifyVia'),
+          NotifyWhen: ref('WebhookNotifyWhen'),
           Ordered: { type: 'boolean', description: 'Deliveries one at a time in signal order; a failing head holds the rest until its cycle ends' },
+        },
+      },
+      DateTime: {
+        type: 'string',
+        description: 'UTC ISO-8601; 0001-01-01T00:00:00 (.NET DateTime.MinValue) when never set, as NetServer answers',
+        anyOf: [{ format: 'date-time' }, { const: '0001-01-01T00:00:00' }],
+      },
+      WebhookNotifyVia: { type: 'string', description: 'Flags, as .NET writes them: None, Email, InApp, or e.g. "Email, InApp". Input also takes the number (0 to 3).', pattern: '^(None|(Email|InApp)(, (Email|InApp))*)$' },
+      WebhookNotifyWhen: {
+        type: 'string',
+        description: 'Flags: None, FirstFailure (the first failed attempt after a success), Disabling (when it becomes TooManyErrors), or both. Input also takes the number (0 to 3).',
+        pattern: '^(None|(FirstFailure|Disabling)(, (FirstFailure|Disabling))*)$',
+      },
+      MDOListItem: {
+        type: 'object',
+        required: ['Id', 'Name'],
+        properties: {
+          Id: { type: 'integer' }, Name: { type: 'string' }, ToolTip: { type: 'string' }, Deleted: { type: 'boolean' }, Rank: { type: 'integer' }, Type: { type: 'string' },
+          ChildItems: { type: 'array' }, IconHint: { type: 'string' }, ColorBlock: { type: 'integer' }, ExtraInfo: { type: 'string' }, StyleHint: { type: 'string' }, FullName: { type: 'string' },
         },
       },
       WebhookInput: {
@@ -319,15 +359,34 @@ export const openApiDocument = {
           Properties: scalarMap('Integers are stored as int (long beyond int32), other numbers as double'),
           ErrorsEmail: nullable('string'),
           Description: nullable('string'),
-          Registered: nullable('string', { format: 'date-time' }),
+          Registered: { oneOf: [ref('DateTime'), { type: 'null' }] },
           RegisteredAssociate: { type: ['object', 'null'] },
-          Updated: nullable('string', { format: 'date-time' }),
+          Updated: { oneOf: [ref('DateTime'), { type: 'null' }] },
           UpdatedAssociate: { type: ['object', 'null'] },
+          ErrorEmails: { type: ['array', 'null'], items: { type: 'string' } },
+          ErrorAssociates: { type: ['array', 'null'], items: { type: 'object', description: 'An MDOListItem or Associate; its Id (or AssociateId) names the associate' } },
+          NotifyVia: { oneOf: [ref('WebhookNotifyVia'), { type: 'integer', minimum: 0, maximum: 3 }, { type: 'null' }] },
+          NotifyWhen: { oneOf: [ref('WebhookNotifyWhen'), { type: 'integer', minimum: 0, maximum: 3 }, { type: 'null' }] },
           TotalCalls: nullable('integer'),
           TotalErrors: nullable('integer'),
           ConsecutiveErrors: nullable('integer'),
           LastError: nullable('string'),
           Ordered: nullable('boolean'),
+        },
+      },
+      Notification: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['NotificationId', 'WebhookId', 'WebhookName', 'Reason', 'Subject', 'Message', 'Created', 'Read'],
+        properties: {
+          NotificationId: { type: 'string', pattern: '^[0-9]+$' },
+          WebhookId: { type: 'integer' },
+          WebhookName: nullable('string'),
+          Reason: { type: 'string', enum: ['FirstFailure', 'Disabling'] },
+          Subject: { type: 'string' },
+          Message: { type: 'string' },
+          Created: { type: 'string', format: 'date-time' },
+          Read: { type: 'boolean' },
         },
       },
       WebhookResult: { type: 'object', additionalProperties: false, required: ['Success', 'Message'], properties: { Success: { type: 'boolean' }, Message: { type: 'string' } } },

@@ -9,11 +9,13 @@ import type { DeliveryEngine } from '../delivery/engine';
 import { deliveryRouter } from './deliveryRoutes';
 import { deliveryReadRouter } from './deliveryReadRoutes';
 import { DeliveryLog } from '../delivery/deliveryLog';
+import { notificationRouter } from './notificationRoutes';
 import { callerOf, requireTicket } from './auth';
 import { filterFromJson, int32, typedEntriesFromJson, webhookInputFromJson, webhookJson, webhookResultJson, type JsonObject } from './carrierJson';
 import { badRequest, HttpError, restErrorHandler } from './errors';
 import { openApiDocument } from './openapi';
 import { applyJsonPatch, applyMergePatch, JSON_PATCH_TYPE, MERGE_PATCH_TYPE } from './patch';
+import { stringifyExact } from './exactJson';
 import { jsonBody } from './requestBody';
 import { rotatedJson, rotationFromBody } from './rotateSecret';
 import { saveWebhookJson } from './save';
@@ -78,6 +80,15 @@ export function mountRestApi(app: Express, deps: RestDependencies): void {
   const json = jsonBody({ limit, types: ['application/json'] });
   const router = express.Router();
 
+  // Whole numbers beyond 2^53 (xs:long Properties) leave exactly (exactJson.ts).
+  router.use((_req, res, next) => {
+    res.json = (body: unknown) => {
+      if (!res.get('Content-Type')) res.type('application/json');
+      return res.send(stringifyExact(body));
+    };
+    next();
+  });
+
   router.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument);
   });
@@ -104,6 +115,8 @@ export function mountRestApi(app: Express, deps: RestDependencies): void {
   router.post('/Webhook/Test', json, async (req, res) => {
     res.json(webhookResultJson(await manager.testWebhook(webhookInputFromJson(req.body), callerOf(res))));
   });
+
+  router.use(notificationRouter(deps.ds));
 
   router.get('/Webhook/:id', async (req, res) => {
     const id = webhookIdParam(req);

@@ -1,4 +1,5 @@
-import { WEBHOOK_STATE_NAMES, type AssociateRef, type StringEntry, type TypedEntry, type Webhook, type WebhookResult } from '../core/webhook';
+import { flagsText, NotifyVia, NotifyWhen, WEBHOOK_STATE_NAMES, type AssociateRef, type StringEntry, type TypedEntry, type Webhook, type WebhookResult } from '../core/webhook';
+import { associateMembers, listItemMembers, type CarrierMember } from '../core/associateCarrier';
 import { dateTimeText, escapeXml, NS, textElement } from './xml';
 
 /**
@@ -26,20 +27,25 @@ function objectDictionary(name: string, entries: TypedEntry[] | null): string {
   return `<${name}>${pairs.join('')}</${name}>`;
 }
 
+function members(list: CarrierMember[]): string {
+  return list.map(([name, value]) => textElement(name, value)).join('');
+}
+
 function associate(name: string, who: AssociateRef | null): string {
-  if (who === null) return `<${name} xsi:nil="true"/>`;
-  return (
-    `<${name}>` +
-    `<AssociateId>${who.associateId}</AssociateId>${textElement('Name', who.name)}<PersonId>0</PersonId><Rank>0</Rank>` +
-    `${textElement('Tooltip', who.name)}<Type>InternalAssociate</Type><GroupIdx>0</GroupIdx>` +
-    `${textElement('FullName', who.name)}${textElement('FormalName', who.name)}<Deleted>false</Deleted><EjUserId>0</EjUserId>` +
-    `${textElement('UserName', who.name)}` +
-    `</${name}>`
-  );
+  return who === null ? `<${name} xsi:nil="true"/>` : `<${name}>${members(associateMembers(who))}</${name}>`;
+}
+
+function stringArray(name: string, items: string[]): string {
+  return `<${name} xmlns:a="${NS.arrays}">${items.map((item) => `<a:string>${escapeXml(item)}</a:string>`).join('')}</${name}>`;
+}
+
+/** NetServer 12.4 lists associates as MDOListItems. */
+function listItems(name: string, associates: AssociateRef[]): string {
+  return `<${name}>${associates.map((a) => `<MDOListItem>${members(listItemMembers(a))}</MDOListItem>`).join('')}</${name}>`;
 }
 
 function webhookFields(w: Webhook): string {
-  const events = `<Events xmlns:a="${NS.arrays}">${w.events.map((e) => `<a:string>${escapeXml(e)}</a:string>`).join('')}</Events>`;
+  const events = stringArray('Events', w.events);
   return (
     `<WebhookId>${w.webhookId}</WebhookId>` +
     textElement('Name', w.name) +
@@ -60,6 +66,10 @@ function webhookFields(w: Webhook): string {
     `<TotalErrors>${w.totalErrors}</TotalErrors>` +
     `<ConsecutiveErrors>${w.consecutiveErrors}</ConsecutiveErrors>` +
     textElement('LastError', w.lastError) +
+    stringArray('ErrorEmails', w.errorEmails) +
+    listItems('ErrorAssociates', w.errorAssociates) +
+    `<NotifyVia>${flagsText(w.notifyVia, NotifyVia, ' ')}</NotifyVia>` +
+    `<NotifyWhen>${flagsText(w.notifyWhen, NotifyWhen, ' ')}</NotifyWhen>` +
     `<Ordered>${w.ordered ? 'true' : 'false'}</Ordered>`
   );
 }

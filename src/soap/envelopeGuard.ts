@@ -1,4 +1,5 @@
 import { XMLValidator } from 'fast-xml-parser';
+import { OPERATION_NAMES, type OperationName } from '../core/operations';
 import { NS } from './xml';
 
 /**
@@ -7,17 +8,9 @@ import { NS } from './xml';
  * the operation the body asks for.
  */
 
-export const OPERATIONS = [
-  'CreateDefaultWebhook',
-  'SaveWebhook',
-  'DeleteWebhook',
-  'GetWebhook',
-  'GetAllWebhooks',
-  'TestWebhook',
-  'SignalEvent',
-  'GetLastError',
-] as const;
-export type OperationName = (typeof OPERATIONS)[number];
+/** The operations a body may name: the core table's (kept exported under this name for the metrics). */
+export const OPERATIONS = OPERATION_NAMES;
+export type { OperationName };
 
 export const SOAP_ACTION_BASE = `${NS.tns}/Webhook/`;
 

@@ -1,5 +1,6 @@
 import { ValidationError } from '../core/errors';
-import { webhookStateFromName, WebhookState, type StringEntry, type TypedEntry, type ValueType, type WebhookFilter, type WebhookInput } from '../core/webhook';
+import { int32FromText, parseWebhookState, type ArgumentKind, type ArgumentValues, type Arguments, type OperationName, OPERATIONS } from '../core/operations';
+import { NotifyVia, NotifyWhen, parseFlags, WebhookState, type AssociateRef, type FlagNames, type StringEntry, type TypedEntry, type ValueType, type WebhookInput } from '../core/webhook';
 
 /**
  * node-soap's parsed request objects -> core inputs. Everything a client sends is checked for
@@ -31,17 +32,10 @@ function isNil(value: Record<string, unknown>): boolean {
   return isRecord(attributes) && Object.entries(attributes).some(([name, v]) => /(^|:)nil$/.test(name) && String(v) === 'true');
 }
 
-const INT32_MIN = -2147483648;
-const INT32_MAX = 2147483647;
-
 export function int(value: Parsed, field: string, fallback = 0): number {
   const raw = text(value, field);
   if (raw === null || raw.trim() === '') return fallback;
-  const number = Number(raw.trim());
-  if (!/^\s*[+-]?\d+\s*$/.test(raw) || !Number.isSafeInteger(number) || number < INT32_MIN || number > INT32_MAX) {
-    throw new ValidationError(`${field} must be a whole number (xs:int), got ${JSON.stringify(raw.slice(0, 40))}.`, field);
-  }
-  return number;
+  return int32FromText(raw, field);
 }
 
 function list(value: Parsed): Parsed[] {
@@ -59,10 +53,28 @@ function bool(value: Parsed, field: string): boolean {
 
 export function state(value: Parsed, field: string): WebhookState {
   const raw = text(value, field);
-  if (raw === null || raw.trim() === '') return WebhookState.Unknown;
-  const parsed = webhookStateFromName(raw.trim());
-  if (parsed === undefined) throw new ValidationError(`${field} ${JSON.stringify(raw.slice(0, 40))} is not a WebhookState; use Active or Stopped.`, field);
+  return raw === null ? WebhookState.Unknown : parseWebhookState(raw, field);
+}
+
+/** A [Flags] enum element ("Email InApp"); absent: undefined (the stored value stays). */
+function flags(value: Parsed, names: FlagNames, field: string): number | undefined {
+  if (value === undefined) return undefined;
+  const raw = text(value, field);
+  if (raw === null || raw.trim() === '') return 0;
+  const parsed = parseFlags(raw, names);
+  if (parsed === undefined) throw new ValidationError(`${field} ${JSON.stringify(raw.slice(0, 40))} is not a list of ${Object.keys(names).join(', ')}.`, field);
   return parsed;
+}
+
+/** ArrayOfMDOListItem -> associates by Id (the names are the service's to fill in; kept as sent). */
+function listItems(value: Parsed, field: string): AssociateRef[] | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || value === '') return [];
+  if (!isRecord(value)) throw new ValidationError(`${field} must be an ArrayOfMDOListItem (<MDOListItem> items with an Id).`, field);
+  return list(value.MDOListItem).map((item) => {
+    if (!isRecord(item)) throw new ValidationError(`${field} items must be MDOListItem elements with an Id.`, field);
+    return { associateId: int(item.Id, `${field}.Id`), name: text(item.Name, `${field}.Name`) ?? '' };
+  });
 }
 
 function stringArray(value: Parsed, field: string): string[] | null {
@@ -118,10 +130,13 @@ function convertTyped(type: ValueType, raw: string, field: string): string | num
     case 'int':
     case 'short':
     case 'long': {
-      const bounds = { short: 32767, int: INT32_MAX, long: Number.MAX_SAFE_INTEGER }[type];
-      const number = Number(raw.trim());
-      if (!/^[+-]?\d+$/.test(raw.trim()) || !Number.isSafeInteger(number) || Math.abs(number) > bounds) throw fail(`a whole number within xs:${type}`);
-      return number;
+      const trimmed = raw.trim();
+      if (!/^[+-]?\d+$/.test(trimmed)) throw fail(`a whole number within xs:${type}`);
+      const exact = BigInt(trimmed);
+      const bits = { short: 15n, int: 31n, long: 63n }[type];
+      if (exact < -(1n << bits) || exact >= 1n << bits) throw fail(`a whole number within xs:${type}`);
+      // An xs:long beyond 2^53 stays its exact decimal text (a JavaScript number would round it).
+      return Number.isSafeInteger(Number(exact)) ? Number(exact) : exact.toString();
     }
     case 'boolean': {
       const normalized = raw.trim();
@@ -176,21 +191,26 @@ export function webhookInput(value: Parsed): WebhookInput {
     properties: objectDictionary(value.Properties, 'Properties'),
     errorsEmail: text(value.ErrorsEmail, 'ErrorsEmail'),
     description: text(value.Description, 'Description'),
+    errorEmails: value.ErrorEmails === undefined ? undefined : (stringArray(value.ErrorEmails, 'ErrorEmails') ?? []),
+    errorAssociates: listItems(value.ErrorAssociates, 'ErrorAssociates'),
+    notifyVia: flags(value.NotifyVia, NotifyVia, 'NotifyVia'),
+    notifyWhen: flags(value.NotifyWhen, NotifyWhen, 'NotifyWhen'),
     ordered: bool(value.Ordered, 'Ordered'),
   };
 }
 
-export function filterInput(args: Parsed): WebhookFilter {
-  const value = isRecord(args) ? args : {};
-  return {
-    nameFilter: text(value.NameFilter, 'NameFilter'),
-    eventFilter: text(value.EventFilter, 'EventFilter'),
-    statusFilter: state(value.StatusFilter, 'StatusFilter'),
-  };
-}
+const READERS: { [K in ArgumentKind]: (value: Parsed, field: string) => ArgumentValues[K] } = {
+  int32: (value, field) => int(value, field),
+  string: text,
+  state,
+  webhook: webhookInput,
+  typedEntries: objectDictionary,
+};
 
-export function argument(args: Parsed, name: string): Parsed {
-  return isRecord(args) ? args[name] : undefined;
+/** node-soap's parsed request element -> the operation's typed arguments (core/operations.ts). */
+export function operationArguments(operation: OperationName, args: Parsed): Arguments {
+  const value = isRecord(args) ? args : {};
+  return new Map(OPERATIONS[operation].arguments.map(({ name, kind }) => [name, READERS[kind](value[name], name)]));
 }
 
 export { text };

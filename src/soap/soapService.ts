@@ -2,17 +2,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import * as soap from 'soap';
-import { identifyCaller, type CallerContext } from '../core/caller';
-import { NotFoundError } from '../core/errors';
+import { identifyCaller } from '../core/caller';
+import { RateLimitedError } from '../core/errors';
+import { OPERATION_NAMES, OPERATIONS, runOperation, ticketFromAuthorization, type OperationName, type OperationResults } from '../core/operations';
 import { outageLog } from '../db/transientErrors';
 import type { RequestRateLimiter } from '../core/rateLimit';
 import type { WebhookManager } from '../core/WebhookManager';
 import type { DataSource } from 'typeorm';
 import type { Logger } from '../logger';
 import { stringResponseXml, webhookArrayResponseXml, webhookResponseXml, webhookResultResponseXml } from './carrierXml';
-import { checkEnvelope, type OperationName } from './envelopeGuard';
+import { checkEnvelope } from './envelopeGuard';
 import { clientFault, faultEnvelope, faultFromError, sendFault } from './faults';
-import { argument, filterInput, int, objectDictionary, text, webhookInput } from './requestMapping';
+import { operationArguments, text } from './requestMapping';
 import { escapeXml, NS } from './xml';
 
 export const SOAP_PATH = '/Remote/Services88/Webhook.svc';
@@ -27,11 +28,6 @@ export interface SoapDependencies {
   rateLimiter: RequestRateLimiter;
 }
 
-interface CallContext {
-  args: unknown;
-  caller: CallerContext;
-}
-
 const WSDL_TEMPLATE = fs.readFileSync(WSDL_FILE, 'utf8');
 
 /** The project's WSDL with soap:address pointing at this server. */
@@ -39,18 +35,16 @@ export function renderWsdl(publicUrl: string): string {
   return WSDL_TEMPLATE.replace(/(<soap:address location=")[^"]*(")/, `$1${escapeXml(publicUrl)}${SOAP_PATH}$2`);
 }
 
-/** PUBLIC_URL when configured; otherwise the address the client used, as WCF does. */
-function publicUrlOf(req: Request, configured: string | null): string {
-  return configured ?? `${req.protocol}://${req.headers.host ?? 'localhost'}`;
+/** PUBLIC_URL when configured, otherwise the address the client used (as WCF does); then the tenant path it was fetched under, if any. */
+function publicUrlOf(req: Request, res: Response, configured: string | null): string {
+  return (configured ?? `${req.protocol}://${req.headers.host ?? 'localhost'}`) + ((res.locals.tenantPrefix as string | undefined) ?? '');
 }
 
 function ticketFrom(headers: unknown, req: Request): string | null {
   const credentials = (headers as Record<string, unknown> | undefined)?.Credentials;
   const ticket = credentials && typeof credentials === 'object' ? text((credentials as Record<string, unknown>).Ticket, 'Credentials.Ticket') : null;
   if (ticket) return ticket;
-  const authorization = req.headers.authorization;
-  const match = authorization ? /^(?:Bearer|SOTicket)\s+(.+)$/i.exec(authorization) : null;
-  return match ? match[1].trim() : null;
+  return ticketFromAuthorization(req.headers.authorization);
 }
 
 /** The ApplicationToken SOAP header (NetServer Online's application identity), if sent. */
@@ -66,43 +60,25 @@ function applicationTokenFrom(headers: unknown): string | null {
 export async function mountSoapService(app: Express, deps: SoapDependencies): Promise<void> {
   const { manager } = deps;
 
-  const operations: Record<OperationName, (ctx: CallContext) => Promise<string | null>> = {
-    CreateDefaultWebhook: async () => webhookResponseXml(manager.createDefaultWebhook()),
-    SaveWebhook: async ({ args, caller }) => webhookResponseXml(await manager.saveWebhook(webhookInput(argument(args, 'Webhook')), caller)),
-    GetWebhook: async ({ args, caller }) => webhookResponseXml(await manager.getWebhook(int(argument(args, 'WebhookId'), 'WebhookId'), caller)),
-    GetAllWebhooks: async ({ args, caller }) => webhookArrayResponseXml(await manager.getAllWebhooks(filterInput(args), caller)),
-    DeleteWebhook: async ({ args, caller }) => {
-      await manager.deleteWebhook(int(argument(args, 'WebhookId'), 'WebhookId'), caller);
-      return null;
-    },
-    TestWebhook: async ({ args, caller }) => webhookResultResponseXml(await manager.testWebhook(webhookInput(argument(args, 'Webhook')), caller)),
-    SignalEvent: async ({ args, caller }) => {
-      await manager.signalEvent(
-        text(argument(args, 'EventName'), 'EventName') ?? '',
-        int(argument(args, 'PrimaryKey'), 'PrimaryKey'),
-        objectDictionary(argument(args, 'Data'), 'Data'),
-        caller,
-      );
-      return null;
-    },
-    GetLastError: async ({ args, caller }) => {
-      const webhookId = int(argument(args, 'WebhookId'), 'WebhookId');
-      try {
-        return stringResponseXml(await manager.getLastError(webhookId, caller));
-      } catch (error) {
-        // NetServer answers an unknown id with an empty string, not a fault.
-        if (error instanceof NotFoundError) return stringResponseXml('');
-        throw error;
-      }
-    },
+  /** Each operation's answer as the body of its Response element (null: a void operation writes none). */
+  const responseXml: { [K in OperationName]: (result: OperationResults[K]) => string | null } = {
+    CreateDefaultWebhook: webhookResponseXml,
+    SaveWebhook: webhookResponseXml,
+    GetWebhook: webhookResponseXml,
+    GetAllWebhooks: webhookArrayResponseXml,
+    DeleteWebhook: () => null,
+    TestWebhook: webhookResultResponseXml,
+    SignalEvent: () => null,
+    GetLastError: stringResponseXml,
   };
 
   const port: Record<string, unknown> = {};
-  for (const name of Object.keys(operations) as OperationName[]) {
+  for (const name of OPERATION_NAMES) {
     port[name] = async (args: unknown, _callback: unknown, headers: unknown, req: Request, res: Response) => {
       try {
         const caller = await identifyCaller(deps.ds, deps.rateLimiter, ticketFrom(headers, req), applicationTokenFrom(headers));
-        const body = await operations[name]({ args, caller });
+        const result = await runOperation(name, manager, operationArguments(name, args), caller);
+        const body = (responseXml[name] as (result: unknown) => string | null)(result);
         return body === null ? {} : { $xml: body };
       } catch (error) {
         const fault = faultFromError(error);
@@ -187,7 +163,7 @@ function soapGuard(configuredPublicUrl: string | null, logger: Logger) {
     if (req.method === 'GET' || req.method === 'HEAD') {
       const query = req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1).toLowerCase() : '';
       if (query === 'wsdl' || query === 'singlewsdl' || query.startsWith('wsdl=')) {
-        res.type('text/xml; charset=utf-8').send(renderWsdl(publicUrlOf(req, configuredPublicUrl)));
+        res.type('text/xml; charset=utf-8').send(renderWsdl(publicUrlOf(req, res, configuredPublicUrl)));
       } else {
         res.type('text/plain; charset=utf-8').send(`WebhookAgent SOAP 1.1 endpoint. The WSDL is at ${SOAP_PATH}?wsdl\n`);
       }

@@ -150,6 +150,23 @@ def main(endpoint, ticket, wsdl, receiver, strict):
           None if raw is None else etree.tostring(raw).decode())
     check("GetAllWebhooks after delete", get_all() == [beta_id], get_all())
 
+    # NetServer 12.4's notification members round-trip through a client generated from our WSDL
+    # (the reference WSDL predates them). Stopped: no target verification.
+    if strict:
+        notified = call("SaveWebhook", Webhook=dict(
+            WebhookId=0, Name="zeep 12.4", Events={"string": ["contact.created"]}, TargetUrl=receiver, State="Stopped", Type="webhook",
+            ErrorEmails={"string": ["ops@example.com", "oncall@example.com"]},
+            ErrorAssociates={"MDOListItem": [{"Id": 7, "Name": "Seven"}]},
+            NotifyVia=["Email", "InApp"], NotifyWhen=["FirstFailure", "Disabling"])).Response
+        got = call("GetWebhook", WebhookId=notified.WebhookId).Response
+        emails = list(got.ErrorEmails.string) if got.ErrorEmails else None
+        check("12.4: ErrorEmails", emails == ["ops@example.com", "oncall@example.com"], emails)
+        associates = [(a.Id, a.Name) for a in got.ErrorAssociates.MDOListItem] if got.ErrorAssociates else None
+        check("12.4: ErrorAssociates", associates == [(7, "Seven")], associates)
+        check("12.4: NotifyVia", list(got.NotifyVia or []) == ["Email", "InApp"], got.NotifyVia)
+        check("12.4: NotifyWhen", list(got.NotifyWhen or []) == ["FirstFailure", "Disabling"], got.NotifyWhen)
+        call("DeleteWebhook", WebhookId=notified.WebhookId)
+
     # A wrong ticket is the caller's mistake: soap:Client fault zeep can parse.
     try:
         service.GetAllWebhooks(_soapheaders=[credentials(Ticket="not-a-ticket")])

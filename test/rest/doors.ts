@@ -353,3 +353,78 @@ export async function soapDoor(wsdlUrl: string, endpoint: string, ticket: string
   };
   return door;
 }
+
+// ---- SuperOffice's own client: @superoffice/webapi's WebhookAgent ------------------------
+
+/** The WebhookAgent's carrier (camelCase members, enums by name) from a scenario's spec. */
+function webapiCarrier(spec: WebhookSpec): Record<string, unknown> {
+  const carrier: Record<string, unknown> = {};
+  for (const [key, member] of Object.entries(spec)) carrier[key.charAt(0).toLowerCase() + key.slice(1)] = member;
+  carrier.webhookId ??= 0;
+  return carrier;
+}
+
+function webapiView(w: any): WebhookView {
+  return {
+    WebhookId: w.webhookId,
+    Name: w.name ?? null,
+    Events: w.events ?? [],
+    TargetUrl: w.targetUrl ?? null,
+    Secret: w.secret ?? null,
+    State: w.state,
+    Type: w.type ?? null,
+    Headers: w.headers ?? null,
+    Properties: w.properties ?? null,
+    // The client reads dates into Date objects; 0001-01-01 (never) is before 1970.
+    Registered: ms(w.registered?.toISOString()),
+    RegisteredAssociate: w.registeredAssociate ? { AssociateId: w.registeredAssociate.associateId, Name: w.registeredAssociate.name } : null,
+    Updated: ms(w.updated?.toISOString()),
+    UpdatedAssociate: w.updatedAssociate ? { AssociateId: w.updatedAssociate.associateId, Name: w.updatedAssociate.name } : null,
+    ErrorsEmail: w.errorsEmail ?? null,
+    Description: w.description ?? null,
+    TotalCalls: w.totalCalls,
+    TotalErrors: w.totalErrors,
+    ConsecutiveErrors: w.consecutiveErrors,
+    LastError: w.lastError ?? null,
+  };
+}
+
+/** The client's call as an outcome; its errors are axios errors carrying our REST error body. */
+async function webapiOutcome<T>(promise: Promise<any>, map: (value: any) => T): Promise<Outcome<T>> {
+  try {
+    return { ok: true, value: map(await promise) };
+  } catch (error: any) {
+    const response = error?.response;
+    if (!response) throw error;
+    const body = response.data;
+    if (!body || body.Error !== true) throw new Error(`the WebhookAgent got HTTP ${response.status} without the error shape: ${JSON.stringify(body).slice(0, 300)}`);
+    if (REST_STATUS[body.ErrorType] !== response.status) throw new Error(`REST answered ${body.ErrorType} with HTTP ${response.status}; expected ${REST_STATUS[body.ErrorType]}`);
+    return { ok: false, error: { type: body.ErrorType, message: body.Message, field: body.Field ?? null } };
+  }
+}
+
+/**
+ * SuperOffice's generated TypeScript client, unchanged, pointed at our /api/ (or a tenant's
+ * /{ContextIdentifier}/api/): `baseUrl` is what precedes `api/`.
+ */
+export function webapiDoor(baseUrl: string, ticket: string | null): Door {
+  // Loaded on first use: the package is large, and only this door needs it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { WebhookAgent } = require('@superoffice/webapi') as typeof import('@superoffice/webapi');
+  const agent = new WebhookAgent(`${baseUrl}/api/`, { headers: ticket ? { Authorization: `SOTicket ${ticket}` } : {} });
+  const door: Door = {
+    name: 'webapi',
+    createDefault: () => webapiOutcome(agent.createDefaultWebhookAsync(), webapiView),
+    save: (spec) => webapiOutcome(agent.saveWebhookAsync(webapiCarrier(spec) as any), webapiView),
+    get: (id) => webapiOutcome(agent.getWebhookAsync(id), (w) => (w ? webapiView(w) : null)),
+    list: (filter) => webapiOutcome(agent.getAllWebhooksAsync(filter.NameFilter as string, filter.EventFilter as string, filter.StatusFilter as any), (list) => list.map(webapiView)),
+    mergePatch: (id, patch) => patchBySaving(door, id, (current) => mergeInto(current, patch)),
+    jsonPatch: (id, operations) => patchBySaving(door, id, (current) => applyOperations(current, operations)),
+    test: (spec) => webapiOutcome(agent.testWebhookAsync(webapiCarrier(spec) as any), (r) => ({ Success: r.success, Message: r.message })),
+    signal: (eventName, primaryKey, data) => webapiOutcome(agent.signalEventAsync(eventName, primaryKey, data as any), () => null),
+    lastError: (id) => webapiOutcome(agent.getLastErrorAsync(id), (text) => text as string),
+    delete: (id) => webapiOutcome(agent.deleteWebhookAsync(id), () => null),
+    withTicket: async (other) => webapiDoor(baseUrl, other),
+  };
+  return door;
+}

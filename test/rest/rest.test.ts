@@ -492,6 +492,12 @@ describe('Delivery log read routes', () => {
   });
 });
 
+it('GET /Webhook/Notifications lists the in-app notifications (none for a new service)', async () => {
+  const response = await api('GET', '/Webhook/Notifications');
+  expect(response.status).toBe(200);
+  expect(response.json).toEqual([]);
+});
+
 it('every route in the OpenAPI document was called above and answered as documented', () => {
   const documented = Object.entries(doc.paths).flatMap(([template, item]: [string, any]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${template}`));
   expect(documented.length).toBeGreaterThanOrEqual(18);

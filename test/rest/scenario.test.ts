@@ -1,11 +1,12 @@
 import { startReceiver, type Receiver } from '../support/receiver';
 import { startTestService, type TestService } from '../support/testService';
-import { agentsDoor, restDoor, soapDoor, type Door, type Outcome, type WebhookSpec, type WebhookView } from './doors';
+import { agentsDoor, restDoor, soapDoor, webapiDoor, type Door, type Outcome, type WebhookSpec, type WebhookView } from './doors';
 
 /**
  * One scenario, written once, through every door onto the same core: SOAP (node-soap's client
  * from our WSDL), the REST resource routes and the REST Agents RPC routes. Each door must reach
- * the same outcomes: the same stored webhook, the same error type, message and field.
+ * the same outcomes: the same stored webhook, the same error type, message and field. The fourth
+ * door is SuperOffice's own TypeScript client of the Agents API, @superoffice/webapi, as shipped.
  */
 
 let t: TestService;
@@ -52,6 +53,8 @@ const doors: Array<[string, () => Promise<Door>]> = [
   ['SOAP', () => soapDoor(t.wsdlUrl, t.soapUrl, t.ticket)],
   ['REST', async () => restDoor(t.service.url, t.ticket)],
   ['Agents', async () => agentsDoor(t.service.url, t.ticket)],
+  // SuperOffice's own generated client (@superoffice/webapi), unchanged: entity bodies, query arguments, SOTicket.
+  ['webapi', async () => webapiDoor(t.service.url, t.ticket)],
 ];
 
 describe.each(doors)('the webhook scenario through the %s door', (name, open) => {

@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
-import type { StringEntry, TypedEntry } from '../../core/webhook';
+import type { AssociateRef, StringEntry, TypedEntry } from '../../core/webhook';
 
 /**
  * The `webhook` table. Writing a WebhookRow through its repository stores what it is given
@@ -60,6 +60,19 @@ export class WebhookRow {
 
   @Column({ type: 'varchar', length: 4000, nullable: true })
   description!: string | null;
+
+  /** NetServer 12.4 members (migration NotificationMembers1765200000000). */
+  @Column({ name: 'error_emails', type: 'text', array: true, default: () => "'{}'" })
+  errorEmails!: string[];
+
+  @Column({ name: 'error_associates', type: 'jsonb', default: () => "'[]'" })
+  errorAssociates!: AssociateRef[];
+
+  @Column({ name: 'notify_via', type: 'smallint', default: 0 })
+  notifyVia!: number;
+
+  @Column({ name: 'notify_when', type: 'smallint', default: 0 })
+  notifyWhen!: number;
 
   @Column({ name: 'total_calls', type: 'integer', default: 0 })
   totalCalls!: number;
