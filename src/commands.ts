@@ -276,7 +276,7 @@ async function showDelivery(config: Config, args: string[]): Promise<number> {
     if (d.attemptLog.length === 0) process.stdout.write('no attempts yet\n');
     for (const a of d.attemptLog) {
       const status = a.httpStatus === null ? '-' : String(a.httpStatus);
-      process.stdout.write(`${a.cycle}\t${a.attemptNumber}\t${new Date(a.attemptedAt).toISOString()}\t${a.outcome}\t${status}\t${a.latencyMs}\t${oneLine(a.error)}\t${oneLine(a.responseBody).slice(0, 200)}\n`);
+      process.stdout.write(`${a.cycle}\t${a.attemptNumber}\t${new Date(a.attemptedAt).toISOString()}\t${a.outcome}\t${status}\t${a.latencyMs ?? '-'}\t${oneLine(a.error)}\t${oneLine(a.responseBody).slice(0, 200)}\n`);
     }
     return 0;
   });

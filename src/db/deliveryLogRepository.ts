@@ -35,7 +35,10 @@ export interface AttemptLogRow {
   attemptedAt: Date;
   /** null: a network error, or an attempt still in flight (status unknown). */
   httpStatus: number | null;
-  latencyMs: number;
+  /** The attempt log's result: success, failure or gone; null while unsettled (or never settled: its worker died). */
+  settled: 'success' | 'failure' | 'gone' | null;
+  /** null while unsettled. */
+  latencyMs: number | null;
   error: string | null;
   responseBody: string | null;
 }
@@ -44,7 +47,7 @@ const DELIVERY_ROW = `
   SELECT d.delivery_id::text AS "deliveryId", d.webhook_id AS "webhookId", d.event_id AS "eventId", e.name AS "eventName",
          e.primary_key AS "primaryKey", d.status, d.cycle, d.attempts, d.created_at AS "createdAt", d.completed_at AS "completedAt",
          d.run_at AS "runAt",
-         (SELECT CASE WHEN a.http_status BETWEEN 200 AND 299 OR (a.http_status IS NULL AND a.error IS NULL) THEN NULL
+         (SELECT CASE WHEN a.outcome = 'success' OR (a.outcome IS NULL AND a.error IS NULL) THEN NULL
                       ELSE COALESCE(a.error, 'HTTP ' || a.http_status) END
           FROM delivery_attempt a WHERE a.delivery_id = d.delivery_id ORDER BY a.attempt_id DESC LIMIT 1) AS "lastError"
   FROM delivery d JOIN event e ON e.event_id = d.event_id`;
@@ -80,7 +83,7 @@ export async function findDeliveryLogRow(db: Db, deliveryId: string): Promise<De
 export async function attemptsOfDelivery(db: Db, deliveryId: string): Promise<AttemptLogRow[]> {
   return (await db.query(
     `SELECT attempt_id::text AS "attemptId", cycle, attempt_number AS "attemptNumber", attempted_at AS "attemptedAt",
-            http_status AS "httpStatus", latency_ms AS "latencyMs", error, response_body AS "responseBody"
+            http_status AS "httpStatus", outcome AS settled, latency_ms AS "latencyMs", error, response_body AS "responseBody"
      FROM delivery_attempt WHERE delivery_id = $1::bigint ORDER BY cycle, attempt_number, attempt_id`,
     [deliveryId],
   )) as AttemptLogRow[];
@@ -99,12 +102,12 @@ export interface AttemptBucket extends AttemptCounts {
   start: Date;
 }
 
-// An attempt with neither status nor error is still in flight: counted, neither success nor failure, no latency.
+// An unsettled attempt (outcome null: in flight, or its worker died) is counted, neither success nor failure, no latency.
 const COUNTS = `count(*)::int AS attempts,
-  (count(*) FILTER (WHERE a.http_status BETWEEN 200 AND 299))::int AS successes,
-  (count(*) FILTER (WHERE NOT COALESCE(a.http_status BETWEEN 200 AND 299, false) AND (a.http_status IS NOT NULL OR a.error IS NOT NULL)))::int AS failures,
-  round(percentile_cont(0.5) WITHIN GROUP (ORDER BY a.latency_ms) FILTER (WHERE a.http_status IS NOT NULL OR a.error IS NOT NULL))::int AS "latencyP50Ms",
-  round(percentile_cont(0.95) WITHIN GROUP (ORDER BY a.latency_ms) FILTER (WHERE a.http_status IS NOT NULL OR a.error IS NOT NULL))::int AS "latencyP95Ms"`;
+  (count(*) FILTER (WHERE a.outcome = 'success'))::int AS successes,
+  (count(*) FILTER (WHERE a.outcome IN ('failure', 'gone')))::int AS failures,
+  round(percentile_cont(0.5) WITHIN GROUP (ORDER BY a.latency_ms) FILTER (WHERE a.outcome IS NOT NULL))::int AS "latencyP50Ms",
+  round(percentile_cont(0.95) WITHIN GROUP (ORDER BY a.latency_ms) FILTER (WHERE a.outcome IS NOT NULL))::int AS "latencyP95Ms"`;
 
 /**
  * A webhook's attempts made in [since, until): totals and one bucket per `bucketSeconds` from

@@ -136,10 +136,9 @@ function checkWindow(since: Date | null, until: Date | null): void {
   if (until && Number.isNaN(until.getTime())) throw new ValidationError('Until must be an ISO-8601 time, e.g. 2026-11-30T08:00:00Z.', 'Until');
 }
 
-export function outcomeOf(attempt: Pick<AttemptLogRow, 'httpStatus' | 'error'>): AttemptOutcome {
-  if (attempt.httpStatus !== null && attempt.httpStatus >= 200 && attempt.httpStatus <= 299) return 'succeeded';
-  if (attempt.httpStatus === null && attempt.error === null) return 'unknown';
-  return 'failed';
+export function outcomeOf(attempt: Pick<AttemptLogRow, 'settled'>): AttemptOutcome {
+  if (attempt.settled === null) return 'unknown';
+  return attempt.settled === 'success' ? 'succeeded' : 'failed';
 }
 
 /**

@@ -100,7 +100,7 @@ export const deliveryReadSchemas = {
       Outcome: { type: 'string', enum: ['succeeded', 'failed', 'unknown'], description: 'unknown: started, not settled (yet)' },
       HttpStatus: { type: ['integer', 'null'], description: 'null: a network error, or not settled' },
       Error: { type: ['string', 'null'] },
-      LatencyMs: { type: 'integer', minimum: 0 },
+      LatencyMs: { type: ['integer', 'null'], minimum: 0, description: 'null: not settled' },
       ResponseBody: { type: ['string', 'null'], description: "The answer's first 4 KiB" },
       HeadersSent: {
         type: 'object',

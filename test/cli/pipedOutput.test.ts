@@ -76,7 +76,7 @@ describe('CLI output on a pipe', () => {
     const webhooks = await runCli(['webhooks', 'list', '--json'], database.env);
     expect(webhooks.code).toBe(0);
     expect(JSON.parse(webhooks.stdout)).toEqual([
-      { WebhookId: webhookId, State: 'Active', Name: 'piped', TargetUrl: 'http://127.0.0.1:9/hook', Events: ['pipe.test'], TotalCalls: 0, TotalErrors: 0, ConsecutiveErrors: 0 },
+      { WebhookId: webhookId, State: 'Active', Name: 'piped', TargetUrl: 'http://127.0.0.1:9/hook', Events: ['pipe.test'], TotalCalls: 0, TotalErrors: 0, ConsecutiveErrors: 0, HeldDeliveries: 0 },
     ]);
 
     expect((await runCli(['tickets', 'create', '--name', 'json'], database.env)).code).toBe(0);

@@ -251,7 +251,11 @@ for secret in (sys.argv[3], "whsec_" + "QUJD" * 8):
       expect(saved.status).toBe(201);
       expect((await restCall(t, 'POST', '/Webhook/verify.example/9')).status).toBe(204);
       await waitFor('the example to log the delivery', () => out.includes('verify.example 9 ') || null);
-      const rows = await t.service.db.dataSource.query(`SELECT http_status FROM delivery_attempt WHERE webhook_id = $1`, [saved.json.WebhookId]);
+      // The attempt is logged when claimed and settled after the answer: wait for its result.
+      const rows = await waitFor('the attempt settled', async () => {
+        const found = (await t.service.db.dataSource.query(`SELECT http_status FROM delivery_attempt WHERE webhook_id = $1 AND outcome IS NOT NULL`, [saved.json.WebhookId])) as unknown[];
+        return found.length > 0 ? found : null;
+      });
       expect(rows).toEqual([{ http_status: 200 }]);
       const forged = await fetch(url, { method: 'POST', headers: { 'x-superoffice-signature': 'AAAA' }, body: '{}' });
       expect(forged.status).toBe(401);

@@ -53,7 +53,7 @@ export interface Attempt {
   Outcome: 'succeeded' | 'failed' | 'unknown';
   HttpStatus: number | null;
   Error: string | null;
-  LatencyMs: number;
+  LatencyMs: number | null;
   ResponseBody: string | null;
   HeadersSent: Record<string, string>;
 }
