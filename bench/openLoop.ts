@@ -14,6 +14,7 @@ import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { createTestDatabase } from '../test/support/testDatabase';
+import { samplePostgresPeak } from './postgresMemory';
 import { emitSummary } from './load';
 import { peakRssMb, startServe, stop } from './processes';
 
@@ -114,6 +115,8 @@ async function main() {
   const serve = await startServe({ ...database.env, ALLOW_HTTP_TARGETS: 'true', ALLOW_PRIVATE_TARGETS: 'true', RATE_LIMIT_PER_MINUTE: '1000000' });
   const api = new Pool(serve.url, { connections: 64 });
   const direct = new Pool(new URL(receiver.url).origin, { connections: 64 });
+  // Embedded: the service's own PostgreSQL server counts too (its postmaster and backends, by PSS).
+  const postgres = database.mode === 'embedded' ? samplePostgresPeak(database.env.DATA_DIR) : null;
   const auth = { authorization: `Bearer ${serve.ticket}` };
   try {
     for (let i = 0; i < WEBHOOKS; i++) {
@@ -158,6 +161,7 @@ async function main() {
       rows.push({ rate, result, base });
     }
     const rss = peakRssMb(serve.child.pid);
+    const postgresMb = postgres?.stop() ?? NaN;
     const fmt = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : 'not delivered');
     console.log(`\nOpen loop (database: ${database.mode}): signals over REST at a fixed rate for ${SECONDS} s; latency from each signal's scheduled time to its delivery. Baseline: plain undici POSTs to the receiver on the same schedule.\n`);
     console.log('| rate | signal-to-delivery p50 / p99 / max ms | failed signals | not delivered in time | baseline p50 / p99 / max ms |');
@@ -166,6 +170,7 @@ async function main() {
       console.log(`| ${rate}/s | ${fmt(result.p50Ms)} / ${fmt(result.p99Ms)} / ${fmt(result.maxMs)} | ${result.failures} | ${result.missing} | ${fmt(base.p50Ms)} / ${fmt(base.p99Ms)} / ${fmt(base.maxMs)} |`);
     }
     console.log(`\nPeak RSS: serve ${rss.toFixed(0)} MB (signalling and delivering), this bench process ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+    if (postgres) console.log(`Peak memory of the embedded PostgreSQL server (postmaster + backends, PSS): ${postgresMb.toFixed(0)} MB; serve + its server: ${(rss + postgresMb).toFixed(0)} MB`);
     emitSummary(`open loop (${database.mode})`, [
       ...rows.flatMap(({ rate, result, base }) => [
         { figure: `signal-to-delivery p50 at ${rate}/s`, value: result.p50Ms, unit: 'ms', baseline: base.p50Ms },
@@ -173,6 +178,7 @@ async function main() {
         { figure: `signal-to-delivery max at ${rate}/s`, value: result.maxMs, unit: 'ms', baseline: base.maxMs },
       ]),
       { figure: 'peak RSS of serve (signalling and delivering)', value: rss, unit: 'MB', baseline: NaN },
+      ...(postgres ? [{ figure: 'peak PSS of its embedded PostgreSQL server', value: postgresMb, unit: 'MB', baseline: NaN }, { figure: 'serve + its PostgreSQL server', value: rss + postgresMb, unit: 'MB', baseline: NaN }] : []),
     ]);
   } finally {
     await api.close();

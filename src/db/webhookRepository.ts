@@ -93,6 +93,15 @@ export async function findWebhook(db: Db, webhookId: number, lock = false): Prom
   return rows.length > 0 ? rowToWebhook(rows[0], secretBoxOf(db)) : null;
 }
 
+/**
+ * The webhook with its Secret left out (null), for work that never signs: a Secret that cannot
+ * be opened (a missing or wrong key) must not stop it, e.g. recording a failure and its notifications.
+ */
+export async function findWebhookWithoutSecret(db: Db, webhookId: number): Promise<Webhook | null> {
+  const rows = await run(db, 'webhook_find', FIND_WEBHOOK, [webhookId]);
+  return rows.length > 0 ? rowToWebhook({ ...rows[0], secret: null }) : null;
+}
+
 /** `application`: only that application's webhooks; null or absent: all. */
 export async function listWebhooks(db: Db, filter: WebhookFilter & { application?: string | null }): Promise<Webhook[]> {
   const conditions: string[] = [];

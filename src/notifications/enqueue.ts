@@ -1,6 +1,6 @@
 import type { EntityManager } from 'typeorm';
 import { insertNotifications } from '../db/notificationOutbox';
-import { findWebhook } from '../db/webhookRepository';
+import { findWebhookWithoutSecret } from '../db/webhookRepository';
 import { notificationsFor, type StateChangeDetail } from './compose';
 
 /**
@@ -10,7 +10,7 @@ import { notificationsFor, type StateChangeDetail } from './compose';
 export async function enqueueNotifications(tx: EntityManager, changes: Array<StateChangeDetail & { webhookId: number }>): Promise<number> {
   let count = 0;
   for (const change of changes) {
-    const webhook = await findWebhook(tx, change.webhookId);
+    const webhook = await findWebhookWithoutSecret(tx, change.webhookId);
     if (!webhook) continue;
     const notifications = notificationsFor(webhook, change);
     await insertNotifications(tx, notifications);
