@@ -119,8 +119,11 @@ export async function claimDueDeliveries(db: Db, workerId: string, limit: number
     `WITH c AS (SELECT * FROM claim_deliveries($1::text, $2::int, $3::int, $4::int)),
      started AS (
        INSERT INTO delivery_attempt (delivery_id, webhook_id, event_id, attempt_number, attempted_at, worker, cycle)
-       SELECT c."deliveryId"::bigint, c."webhookId", c."eventId", c.attempts + 1, now(), $1, d.cycle
-       FROM c JOIN delivery d ON d.delivery_id = c."deliveryId"::bigint
+       -- Every claim must get its attempt row, or it would be held and never sent. claim_deliveries
+       -- (plpgsql) reads with fresh snapshots and may claim a delivery committed after this
+       -- statement's snapshot, which the join cannot see: such a delivery is new, cycle 1.
+       SELECT c."deliveryId"::bigint, c."webhookId", c."eventId", c.attempts + 1, now(), $1, COALESCE(d.cycle, 1)
+       FROM c LEFT JOIN delivery d ON d.delivery_id = c."deliveryId"::bigint
        RETURNING delivery_id, attempt_id, attempted_at
      )
      SELECT c.*, s.attempt_id::text AS "attemptId", s.attempted_at AS "attemptedAt"
