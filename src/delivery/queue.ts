@@ -369,23 +369,25 @@ export async function releaseHeldDeliveries(db: Db, webhookId: number): Promise<
 /**
  * Graceful shutdown: hands back this worker's claims it could not finish, due now and unlocked,
  * so another worker takes them at once instead of after the lease. Returns how many.
+ * `keep`: claims the worker still works on (released after a claim whose answer was lost: the
+ * database may have committed it, and this worker would hold those rows unseen while it lives).
  */
-export async function releaseClaims(db: Db, workerId: string): Promise<number> {
+export async function releaseClaims(db: Db, workerId: string, keep: string[] = [], reason: string | null = null): Promise<number> {
   const [row] = await select<{ released: number }>(
     db,
     `WITH released AS (
        UPDATE delivery SET run_at = now(), locked_by = NULL, locked_until = NULL
-       WHERE locked_by = $1 AND status IN ('pending', 'held')
+       WHERE locked_by = $1 AND status IN ('pending', 'held') AND NOT (delivery_id = ANY($2::bigint[]))
        RETURNING delivery_id, status
      ), unknown AS (
-       UPDATE delivery_attempt a SET error = 'result unknown: worker ' || a.worker || ' stopped before recording it (the receiver may have got it)'
+       UPDATE delivery_attempt a SET error = COALESCE($3::text, 'result unknown: worker ' || a.worker || ' stopped before recording it (the receiver may have got it)')
        FROM released r WHERE a.delivery_id = r.delivery_id AND a.outcome IS NULL AND a.error IS NULL
        RETURNING 1
      ), wake AS (
        SELECT pg_notify('${WAKE_CHANNEL}', '') FROM (SELECT 1 FROM released WHERE status = 'pending' LIMIT 1) any_pending
      )
      SELECT (SELECT count(*) FROM released)::int AS released, (SELECT count(*) FROM unknown)::int AS unknown, (SELECT count(*) FROM wake)::int AS woken`,
-    [workerId],
+    [workerId, keep, reason],
   );
   return row.released;
 }

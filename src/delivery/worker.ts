@@ -90,6 +90,10 @@ export class DeliveryWorker {
   private inFlight = 0;
   /** Claims not yet recorded: in flight, buffered, or in the flush being written. They hold leases. */
   private unrecorded = 0;
+  /** Claims dispatched and not yet recorded, by delivery id. */
+  private readonly held = new Set<string>();
+  /** A claim failed on the way back: the database may have committed it without this worker seeing the rows. */
+  private claimAnswerLost = false;
   /** Set by stop() at its deadline: the claims were released, so late results are dropped, not recorded. */
   private abandoned = false;
   private buffer: Finished[] = [];
@@ -230,11 +234,17 @@ export class DeliveryWorker {
       this.due.clear();
       let claimed: ClaimedDelivery[];
       try {
+        if (this.claimAnswerLost) {
+          // Live claims are kept by the heartbeat, not a lease: hand back any this worker does not know.
+          await releaseClaims(this.ds, this.workerId, [...this.held], 'not sent: the answer to its claim was lost with the database connection');
+          this.claimAnswerLost = false;
+        }
         claimed = await claimDueDeliveries(this.ds, this.workerId, limit, this.options.leaseMs, this.options.maxInFlightPerWebhook);
         // Tracing never holds a delivery back: without its stored context an attempt starts its own trace.
         if (tracingEnabled()) await readTraceParents(this.ds, claimed).catch(() => undefined);
       } catch (error) {
         if (!this.running) break;
+        this.claimAnswerLost = true;
         this.logger.error({ err: (error as Error).message }, 'claiming deliveries failed; retrying');
         await delay(ERROR_BACKOFF_MS);
         continue;
@@ -269,6 +279,7 @@ export class DeliveryWorker {
   private dispatch(claim: ClaimedDelivery): void {
     this.inFlight += 1;
     this.unrecorded += 1;
+    this.held.add(claim.deliveryId);
     this.attempt(claim)
       .catch((error: unknown): Finished => {
         // Building the request failed (a corrupt row): record it as a failed attempt.
@@ -346,6 +357,7 @@ export class DeliveryWorker {
       .then(
         () => {
           this.unrecorded -= batch.length;
+          for (const f of batch) this.held.delete(f.claim.deliveryId);
           // Retries were scheduled and claims released: look again for due work.
           this.due.notify();
         },
