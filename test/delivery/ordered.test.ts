@@ -108,15 +108,15 @@ describe('ordered webhooks', () => {
     const parallel = await receiver(() => 200, 20);
     await createWebhook(t.service.manager, ordered.url, ['ordered.two'], { secret: '', ordered: true });
     await createWebhook(t.service.manager, parallel.url, ['ordered.two'], { secret: '' });
+    // Both workers run before the signals, so both compete for every claim.
+    worker();
+    worker();
     await signal('ordered.two', range(1, 60));
-    worker();
-    worker();
     await waitFor('120 deliveries', async () => (await countDeliveries(t.service.db.dataSource)).succeeded === 120, 40_000);
     expect(ordered.seen).toEqual(range(1, 60));
     expect(ordered.maxOpen).toBe(1);
     expect(parallel.maxOpen).toBeGreaterThan(1);
-    const [{ workers }] = await t.service.db.dataSource.query(`SELECT count(DISTINCT worker)::int AS workers FROM delivery_attempt`);
-    expect(workers).toBe(2);
+    // Which worker wins each claim is the scheduler's choice (one may take them all): not asserted.
   });
 
   it('Ordered travels on both doors: false by default, set by SOAP SaveWebhook and REST PUT, read back by both', async () => {
