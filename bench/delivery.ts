@@ -14,6 +14,7 @@
  * Run: npm run build && npm run bench:delivery   (BENCH_EVENTS=2000 for a quick run)
  */
 import { emitSummary } from './load';
+import { freePort, peakRssMb, stop } from './processes';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -110,23 +111,6 @@ class Receiver {
 
 // ---------------------------------------------------------------- the service (child processes)
 
-function peakRssMb(pid: number | undefined): number {
-  try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
-  } catch {
-    return NaN;
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 interface Serve {
   child: ChildProcess;
   soapUrl: string;
@@ -164,13 +148,6 @@ function canConnect(port: number): Promise<boolean> {
 
 function startWorker(env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, [CLI, 'worker'], { env: { ...process.env, ...SERVICE_ENV, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
 }
 
 // ---------------------------------------------------------------- SOAP calls
