@@ -9,29 +9,48 @@ import { createTestDatabase, type TestDatabase } from '../support/testDatabase';
 
 const ROWS = 1000;
 
-/** Runs the CLI with stdout on a pipe that nobody reads for `delayMs`, then reads it slowly. */
-function runWithSlowReader(args: string[], env: Record<string, string>, delayMs: number): Promise<{ code: number | null; stdout: string }> {
+/**
+ * Runs the CLI with stdout on a pipe that nobody reads for `delayMs`, then reads it slowly.
+ * Read through 'readable', not 'data': a child that exits while its stdout has no 'readable'
+ * listener gets that stream resumed by node (flushStdio), which would throw away output the CLI
+ * wrote into the pipe before the reader started.
+ */
+function runWithSlowReader(args: string[], env: Record<string, string>, delayMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'ignore'] });
-    child.stdout.pause();
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
     const chunks: Buffer[] = [];
     let code: number | null | undefined;
     let ended = false;
     const finish = () => {
-      if (ended && code !== undefined) resolve({ code, stdout: Buffer.concat(chunks).toString('utf8') });
+      if (ended && code !== undefined) resolve({ code, stdout: Buffer.concat(chunks).toString('utf8'), stderr });
     };
+    let started = false;
+    let reading = false;
+    // One chunk, then a 2 ms pause, until the buffer is empty; the next 'readable' starts it again.
+    const readSlowly = () => {
+      const chunk = child.stdout.read() as Buffer | null;
+      if (chunk === null) {
+        reading = false;
+        return;
+      }
+      chunks.push(chunk);
+      setTimeout(readSlowly, 2);
+    };
+    const startReading = () => {
+      if (!started || reading) return;
+      reading = true;
+      readSlowly();
+    };
+    child.stdout.on('readable', startReading);
     child.stdout.once('end', () => {
       ended = true;
       finish();
     });
     setTimeout(() => {
-      // Then a reader that pauses 2 ms after every chunk.
-      child.stdout.on('data', (chunk: Buffer) => {
-        chunks.push(chunk);
-        child.stdout.pause();
-        setTimeout(() => child.stdout.resume(), 2);
-      });
-      child.stdout.resume();
+      started = true;
+      startReading();
     }, delayMs);
     child.once('exit', (exitCode) => {
       code = exitCode;
@@ -60,9 +79,8 @@ describe('CLI output on a pipe', () => {
 
   it(`deliveries list piped into a slow reader prints all ${ROWS} rows and exits 0`, async () => {
     const run = await runWithSlowReader(['deliveries', 'list', '--webhook', String(webhookId), '--limit', String(ROWS)], database.env, 1500);
-    expect(run.code).toBe(0);
     const lines = run.stdout.split('\n').filter(Boolean);
-    expect(lines).toHaveLength(ROWS);
+    expect({ code: run.code, rows: lines.length, stderr: run.stderr }).toEqual({ code: 0, rows: ROWS, stderr: '' });
     expect(new Set(lines.map((line) => line.split('\t')[4]))).toEqual(new Set(Array.from({ length: ROWS }, (_, i) => String(i + 1))));
   }, 60_000);
 
