@@ -12,6 +12,7 @@
  * `worker` processes. Peak RSS is the service's (and the workers') VmHWM.
  *
  * Run: npm run build && npm run bench:delivery   (BENCH_EVENTS=2000 for a quick run)
+ * BENCH_CPU_PROF=dir writes a CPU profile of every serve and worker process there (node --cpu-prof).
  */
 import { emitSummary } from './load';
 import { freePort, peakRssMb, stop } from './processes';
@@ -36,6 +37,7 @@ const CLI = path.resolve(__dirname, '../dist/cli.js');
 /** The receiver is on 127.0.0.1 over http; the bench's own calls must not be rate-limited. */
 const SERVICE_ENV = { LOG_LEVEL: 'warn', ALLOW_HTTP_TARGETS: 'true', ALLOW_PRIVATE_TARGETS: 'true', RATE_LIMIT_PER_MINUTE: '0' };
 const STALL_MS = 30_000;
+const PROFILE_ARGS = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
 
 // ---------------------------------------------------------------- the receiver (this process)
 
@@ -119,7 +121,7 @@ interface Serve {
 
 async function startServe(env: Record<string, string>, firstStart = true): Promise<Serve> {
   const port = await freePort();
-  const child = spawn(process.execPath, [CLI, 'serve'], {
+  const child = spawn(process.execPath, [...PROFILE_ARGS, CLI, 'serve'], {
     env: { ...process.env, ...SERVICE_ENV, ...env, PORT: String(port), BOOTSTRAP_TICKET: 'true' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -147,7 +149,7 @@ function canConnect(port: number): Promise<boolean> {
 }
 
 function startWorker(env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [CLI, 'worker'], { env: { ...process.env, ...SERVICE_ENV, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+  return spawn(process.execPath, [...PROFILE_ARGS, CLI, 'worker'], { env: { ...process.env, ...SERVICE_ENV, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
 }
 
 // ---------------------------------------------------------------- SOAP calls
@@ -243,7 +245,7 @@ async function servedWhileSignalling(receiver: Receiver, server: boolean): Promi
       const last = Math.max(...receiver.arrivals);
       const total = (last - sentAt[1]) / 1000;
       return {
-        name: `${server ? 'PostgreSQL server' : 'embedded (PGlite)'}: serve, in-process worker, while signalling`,
+        name: `${server ? 'PostgreSQL server' : 'embedded'}: serve, in-process worker, while signalling`,
         deliveriesPerSecond: EVENTS / total,
         p50Ms: percentile(latencies, 50),
         p99Ms: percentile(latencies, 99),
@@ -282,7 +284,7 @@ async function drained(receiver: Receiver, server: boolean, workers: number): Pr
       const last = Math.max(...receiver.arrivals);
       const seconds = (last - first) / 1000;
       return {
-        name: server ? `PostgreSQL server: queue drained by ${workers} worker process${workers > 1 ? 'es' : ''}` : "embedded (PGlite): queue drained by serve's in-process worker",
+        name: server ? `PostgreSQL server: queue drained by ${workers} worker process${workers > 1 ? 'es' : ''}` : "embedded: queue drained by serve's in-process worker",
         deliveriesPerSecond: (EVENTS - 1) / seconds,
         p50Ms: null,
         p99Ms: null,

@@ -1,8 +1,11 @@
 /**
  * Where a CPU profile's time goes: `npx tsx bench/profileSummary.ts file.cpuprofile`.
- * Prints self time by function (top 25) and inclusive time by area (a package under
- * node_modules, our src/ folders, node internals, idle and GC), as shares of all samples.
- * Profiles come from `node --cpu-prof` (bench/requestPath.ts: BENCH_CPU_PROF=dir).
+ * Prints self time by function (top 25), inclusive time by area (a package under node_modules,
+ * our src/ folders, node internals, idle and GC) and inclusive time by function (top 40), as
+ * shares of the busy samples: idle is left out of the total, since a bench's profile also
+ * holds its set-up and the time its baselines run elsewhere.
+ * Profiles come from `node --cpu-prof` (bench/requestPath.ts and bench/cpuShare.ts: BENCH_CPU_PROF=dir).
+ * `--last SECONDS` keeps only the profile's last seconds (the measured run, without start-up).
  */
 import fs from 'node:fs';
 
@@ -28,35 +31,53 @@ function area(url: string, name: string): string {
 }
 
 const profile = JSON.parse(fs.readFileSync(process.argv[2], 'utf8')) as Profile;
+const lastIndex = process.argv.indexOf('--last');
+const lastMicros = lastIndex > 0 ? Number(process.argv[lastIndex + 1]) * 1e6 : Infinity;
+const profileEnd = profile.timeDeltas.reduce((sum, dt) => sum + dt, 0);
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const parent = new Map<number, number>();
 for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
 const self = new Map<number, number>();
 let total = 0;
+let idle = 0;
+let clock = 0;
 profile.samples.forEach((id, i) => {
   const dt = profile.timeDeltas[i] ?? 0;
+  clock += dt;
+  if (profileEnd - clock > lastMicros) return;
+  if (byId.get(id)!.callFrame.functionName === '(idle)') {
+    idle += dt;
+    return;
+  }
   self.set(id, (self.get(id) ?? 0) + dt);
   total += dt;
 });
 
+const functionKey = (frame: ProfileNode['callFrame']) =>
+  `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*node_modules\//, '').replace(/^.*\/(dist|src)\//, '$1/')}:${frame.lineNumber + 1}`;
 const selfByFunction = new Map<string, number>();
 const inclusiveByArea = new Map<string, number>();
+const inclusiveByFunction = new Map<string, number>();
 for (const [id, time] of self) {
-  const node = byId.get(id)!;
-  const key = `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.replace(/^.*node_modules\//, '').replace(/^.*\/(dist|src)\//, '$1/')}:${node.callFrame.lineNumber + 1}`;
+  const key = functionKey(byId.get(id)!.callFrame);
   selfByFunction.set(key, (selfByFunction.get(key) ?? 0) + time);
-  // Inclusive by area: each area on the sample's stack counts once.
-  const seen = new Set<string>();
+  // Inclusive: each area and each function on the sample's stack counts once.
+  const areas = new Set<string>();
+  const functions = new Set<string>();
   for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
     const frame = byId.get(at)!.callFrame;
     if (frame.functionName === '(root)') continue;
-    seen.add(area(frame.url, frame.functionName));
+    areas.add(area(frame.url, frame.functionName));
+    functions.add(functionKey(frame));
   }
-  for (const name of seen) inclusiveByArea.set(name, (inclusiveByArea.get(name) ?? 0) + time);
+  for (const name of areas) inclusiveByArea.set(name, (inclusiveByArea.get(name) ?? 0) + time);
+  for (const name of functions) inclusiveByFunction.set(name, (inclusiveByFunction.get(name) ?? 0) + time);
 }
 
 const pct = (t: number) => `${((100 * t) / total).toFixed(1)}%`;
-console.log(`${(total / 1e6).toFixed(1)} s sampled\n\nSelf time, top 25:`);
+console.log(`${(total / 1e6).toFixed(1)} s busy (${(idle / 1e6).toFixed(1)} s idle left out); shares of the busy time\n\nSelf time, top 25:`);
 for (const [key, time] of [...selfByFunction].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${pct(time).padStart(6)}  ${key}`);
 console.log('\nInclusive time by area (top 30):');
 for (const [key, time] of [...inclusiveByArea].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`  ${pct(time).padStart(6)}  ${key}`);
+console.log('\nInclusive time by function (top 40):');
+for (const [key, time] of [...inclusiveByFunction].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`  ${pct(time).padStart(6)}  ${key}`);

@@ -1,0 +1,93 @@
+/**
+ * Where the CPU goes while wrk drives one request: CPU seconds per request of serve, of its
+ * PostgreSQL server (every process of the OS user that runs it) and of wrk, read from /proc.
+ * Run: npm run build && npx tsx bench/cpuShare.ts   (set DATABASE_URL for a PostgreSQL server)
+ * BENCH_SECONDS (5); BENCH_ONLY picks the figures as in bench/requestPath.ts; BENCH_CPU_PROF=dir
+ * writes serve's CPU profile (read it with bench/profileSummary.ts --last BENCH_SECONDS).
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createTestDatabase } from '../test/support/testDatabase';
+import { startServe, stop } from './processes';
+import { runWrk, type WrkRequest } from './wrk';
+
+const TNS = 'http://www.superoffice.net/ws/crm/NetServer/Services88';
+const SOAP_PATH = '/Remote/Services88/Webhook.svc';
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+
+/** utime+stime in seconds of the given pids (children not counted). */
+function cpuSeconds(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks / TICKS;
+}
+
+function postgresPids(): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return /^postgres\b/.test(fs.readFileSync(`/proc/${pid}/comm`, 'utf8'));
+      } catch {
+        return false;
+      }
+    });
+}
+
+const envelope = (ticket: string, body: string) =>
+  `<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><Credentials xmlns="${TNS}"><Ticket>${ticket}</Ticket></Credentials></s:Header><s:Body>${body}</s:Body></s:Envelope>`;
+
+async function main() {
+  const database = await createTestDatabase();
+  const profileDir = process.env.BENCH_CPU_PROF;
+  const serve = await startServe({ ...database.env, ALLOW_HTTP_TARGETS: 'true', ALLOW_PRIVATE_TARGETS: 'true', RATE_LIMIT_PER_MINUTE: '1000000' }, profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []);
+  try {
+    // Saved Stopped over SOAP: no verification POST (the target does not exist).
+    const save = await fetch(`${serve.url}${SOAP_PATH}`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: `"${TNS}/Webhook/SaveWebhook"` },
+      body: envelope(serve.ticket, `<SaveWebhook xmlns="${TNS}"><Webhook><WebhookId>0</WebhookId><Name>cpu</Name><Events xmlns:a="http://schemas.microsoft.com/2003/10/Serialization/Arrays"><a:string>contact.created</a:string></Events><TargetUrl>https://example.invalid/hook</TargetUrl><State>Stopped</State></Webhook></SaveWebhook>`),
+    });
+    const saved = await save.text();
+    if (save.status !== 200) throw new Error(`saving the webhook answered ${save.status}: ${saved}`);
+    const id = Number(/<WebhookId>(\d+)<\/WebhookId>/.exec(saved)![1]);
+    const cases: Array<{ name: string; request: WrkRequest }> = [
+      { name: 'SOAP GetWebhook', request: { url: `${serve.url}${SOAP_PATH}`, method: 'POST', headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: `"${TNS}/Webhook/GetWebhook"` }, body: envelope(serve.ticket, `<GetWebhook xmlns="${TNS}"><WebhookId>${id}</WebhookId></GetWebhook>`) } },
+      { name: 'REST GET /Webhook/{id}', request: { url: `${serve.url}/api/v1/Webhook/${id}`, method: 'GET', headers: { authorization: `Bearer ${serve.ticket}` } } },
+      { name: 'REST GET /Webhook/default', request: { url: `${serve.url}/api/v1/Webhook/default`, method: 'GET', headers: { authorization: `Bearer ${serve.ticket}` } } },
+    ].filter((c) => !process.env.BENCH_ONLY || c.name.includes(process.env.BENCH_ONLY));
+    console.log('| figure | req/s | errors | serve µs/req | postgres µs/req | wrk+idle µs/req (2 cores) |');
+    console.log('|---|---:|---:|---:|---:|---:|');
+    for (const c of cases) {
+      await runWrk(c.request, { seconds: 1, connections: 16 });
+      const pg = postgresPids();
+      const before = { serve: cpuSeconds([serve.child.pid!]), pg: cpuSeconds(pg) };
+      const result = await runWrk(c.request, { seconds: SECONDS, connections: 16 });
+      const after = { serve: cpuSeconds([serve.child.pid!]), pg: cpuSeconds(postgresPids()) };
+      const requests = result.requestsPerSecond * SECONDS;
+      const us = (s: number) => ((s * 1e6) / requests).toFixed(0);
+      const serveS = after.serve - before.serve;
+      const pgS = after.pg - before.pg;
+      console.log(`| ${c.name} | ${result.requestsPerSecond.toFixed(0)} | ${result.errors} | ${us(serveS)} | ${us(pgS)} | ${us(2 * SECONDS - serveS - pgS)} |`);
+    }
+  } finally {
+    await stop(serve.child);
+    await database.drop();
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
