@@ -138,10 +138,18 @@ function localName(name: string): string {
   return index < 0 ? name : name.slice(index + 1);
 }
 
+// One expression per prefix, made once: clients use a handful (s, soap, soapenv, none).
+const DECLARATIONS = new Map<string, RegExp>();
+
 function namespaceDeclared(tag: StartTag, prefix: string): string | undefined {
-  const attribute = prefix ? `xmlns:${prefix}` : 'xmlns';
-  const match = new RegExp(`(?:^|\\s)${attribute.replace(/[.-]/g, '\\$&')}\\s*=\\s*(["'])(.*?)\\1`).exec(tag.attributes);
-  return match?.[2];
+  if (!tag.attributes.includes('xmlns')) return undefined;
+  let declaration = DECLARATIONS.get(prefix);
+  if (!declaration) {
+    const attribute = prefix ? `xmlns:${prefix}` : 'xmlns';
+    declaration = new RegExp(`(?:^|\\s)${attribute.replace(/[.-]/g, '\\$&')}\\s*=\\s*(["'])(.*?)\\1`);
+    if (DECLARATIONS.size < 64) DECLARATIONS.set(prefix, declaration);
+  }
+  return declaration.exec(tag.attributes)?.[2];
 }
 
 /** Depth and element count from the tag stream (the parser itself recurses per level). */

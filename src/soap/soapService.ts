@@ -188,9 +188,11 @@ function soapGuard(configuredPublicUrl: string | null, logger: Logger) {
 export function replacePlainTextErrors(res: Response, logger: Logger): void {
   const end = res.end.bind(res) as (...args: unknown[]) => Response;
   res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+    // Only a 5xx is looked at: decoding every answer (GetAllWebhooks: 150 kB) would cost more than the check.
+    if (res.statusCode < 500 || res.headersSent) return end(chunk, ...rest);
     const text = Buffer.isBuffer(chunk) ? chunk.toString('utf8') : typeof chunk === 'string' ? chunk : '';
     // Plain text, or node-soap's own fault (faultcode 500, its parser's message in detail); ours say soap:Client or soap:Server.
-    if (res.statusCode >= 500 && !res.headersSent && (!text.startsWith('<?xml') || /<faultcode>(?!soap:(?:Client|Server)<)/.test(text))) {
+    if (!text.startsWith('<?xml') || /<faultcode>(?!soap:(?:Client|Server)<)/.test(text)) {
       logger.error({ nodeSoapError: text.slice(0, 500) }, 'node-soap failed a request');
       res.setHeader('Content-Type', 'text/xml; charset=utf-8');
       return end(faultEnvelope(faultFromError(null)));

@@ -12,14 +12,14 @@ export const NS = {
 // eslint-disable-next-line no-control-regex
 const INVALID_XML_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
+// Anything escapeXml changes: most values (ids, names, URLs) have none and are returned as they are.
+// eslint-disable-next-line no-control-regex
+const NEEDS_ESCAPING = /[\u0000-\u0008\u000B\u000C\u000E-\u001F&<>"\r\uD800-\uDFFF\uFFFE\uFFFF]/;
+const ENTITY: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\r': '&#13;' };
+
 export function escapeXml(text: string): string {
-  return text
-    .replace(INVALID_XML_CHARS, '\uFFFD')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/\r/g, '&#13;');
+  if (!NEEDS_ESCAPING.test(text)) return text;
+  return text.replace(INVALID_XML_CHARS, '\uFFFD').replace(/[&<>"\r]/g, (c) => ENTITY[c]);
 }
 
 /** `<name>text</name>`, or `<name xsi:nil="true"/>` for null (xsi is declared by the caller's root). */
