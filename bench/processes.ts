@@ -39,7 +39,9 @@ export interface ServeProcess {
 export async function startServe(env: Record<string, string>, nodeArgs: string[] = []): Promise<ServeProcess> {
   if (!fs.existsSync(CLI)) throw new Error('dist/cli.js is missing: run `npm run build` first (npm run bench does).');
   const port = await freePort();
-  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve'], {
+  // BENCH_NODE_ARGS compares node flags (e.g. --max-semi-space-size=4) under the same harness.
+  const extraArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...extraArgs, ...nodeArgs, CLI, 'serve'], {
     env: { ...process.env, ...env, PORT: String(port), BOOTSTRAP_TICKET: 'true', LOG_FORMAT: 'json' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

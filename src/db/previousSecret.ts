@@ -1,5 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { SecretDecryptionError, secretBoxOf } from './secretBox';
+import { SecretDecryptionError, secretBoxOf, type SecretBox } from './secretBox';
 
 /**
  * Secret rotation with an overlap (SPEC 7): a rotation stores the replaced Secret, sealed like
@@ -32,28 +32,18 @@ export async function previousSecretUntil(db: Db, webhookId: number): Promise<Da
 }
 
 /**
- * The previous Secrets still in their window, opened, by webhook id (one query per claimed
- * batch). One that cannot be opened (its key is no longer configured) is left out: the delivery
- * then goes out signed with the current Secret only, never unsigned.
+ * A previous Secret still in its window (the claim reads it sealed), opened. One that cannot be
+ * opened (its key is no longer configured) is left out: the delivery then goes out signed with
+ * the current Secret only, never unsigned.
  */
-export async function openPreviousSecrets(db: Db, webhookIds: number[]): Promise<Map<number, string>> {
-  const secrets = new Map<number, string>();
-  if (webhookIds.length === 0) return secrets;
-  const rows: Array<{ webhookId: number; previous: string }> = await db.query(
-    `SELECT webhook_id AS "webhookId", previous_secret AS previous FROM webhook
-     WHERE webhook_id = ANY($1::int[]) AND previous_secret IS NOT NULL AND previous_secret_until > now()`,
-    [[...new Set(webhookIds)]],
-  );
-  const box = secretBoxOf(db);
-  for (const row of rows) {
-    try {
-      const opened = box.open(row.previous, `webhook ${row.webhookId} (previous Secret)`);
-      if (opened) secrets.set(row.webhookId, opened);
-    } catch (error) {
-      if (!(error instanceof SecretDecryptionError)) throw error;
-    }
+export function openPreviousSecret(box: SecretBox, sealed: string | null, webhookId: number): string | null {
+  if (sealed === null) return null;
+  try {
+    return box.open(sealed, `webhook ${webhookId} (previous Secret)`) || null;
+  } catch (error) {
+    if (!(error instanceof SecretDecryptionError)) throw error;
+    return null;
   }
-  return secrets;
 }
 
 /** Clears previous Secrets whose window has ended (the retention loop calls it); returns how many. */

@@ -5,8 +5,8 @@
  */
 import type { DataSource, EntityManager } from 'typeorm';
 import type { StringEntry, TypedEntry } from '../core/webhook';
-import { openPreviousSecrets } from '../db/previousSecret';
-import { SecretDecryptionError, secretBoxOf } from '../db/secretBox';
+import { openPreviousSecret } from '../db/previousSecret';
+import { SecretDecryptionError, secretBoxOf, type SecretBox } from '../db/secretBox';
 
 type Db = DataSource | EntityManager;
 
@@ -100,7 +100,7 @@ export interface ClaimedDelivery {
   attemptId: string;
   /** When the claim logged it (database time). */
   attemptedAt: Date;
-  /** The signal's W3C traceparent; read only while tracing is on (readTraceParents). */
+  /** The signal's W3C traceparent (null: the attempt starts its own trace). */
   traceParent?: string | null;
 }
 
@@ -114,7 +114,9 @@ export interface ClaimedDelivery {
  * rows are inserted in the same statement: one round trip.
  */
 export async function claimDueDeliveries(db: Db, workerId: string, limit: number, leaseMs: number, maxInFlightPerWebhook = NO_CAP): Promise<ClaimedDelivery[]> {
-  const claimed = await select<ClaimedDelivery>(
+  // One round trip: the claim, its attempt rows, and what signing and tracing need besides the
+  // claim function's columns (a previous Secret in its window, the signal's traceparent).
+  const claimed = await select<ClaimedDelivery & { previousSealed: string | null }>(
     db,
     `WITH c AS (SELECT * FROM claim_deliveries($1::text, $2::int, $3::int, $4::int)),
      started AS (
@@ -126,44 +128,32 @@ export async function claimDueDeliveries(db: Db, workerId: string, limit: number
        FROM c LEFT JOIN delivery d ON d.delivery_id = c."deliveryId"::bigint
        RETURNING delivery_id, attempt_id, attempted_at
      )
-     SELECT c.*, s.attempt_id::text AS "attemptId", s.attempted_at AS "attemptedAt"
+     SELECT c.*, s.attempt_id::text AS "attemptId", s.attempted_at AS "attemptedAt",
+       (SELECT w.previous_secret FROM webhook w WHERE w.webhook_id = c."webhookId" AND w.previous_secret_until > now()) AS "previousSealed",
+       -- An event newer than this statement's snapshot has no traceparent here: its attempt starts its own trace.
+       (SELECT e.trace_parent FROM event e WHERE e.event_id = c."eventId") AS "traceParent"
      FROM c JOIN started s ON s.delivery_id = c."deliveryId"::bigint ORDER BY s.attempt_id`,
     [workerId, limit, leaseMs, maxInFlightPerWebhook],
   );
-  const opened = openClaimSecrets(db, claimed);
-  if (opened.length === 0) return opened;
-  const previous = await openPreviousSecrets(db, opened.map((c) => c.webhookId));
-  for (const claim of opened) claim.previousSecret = previous.get(claim.webhookId) ?? null;
-  return opened;
+  const box = secretBoxOf(db);
+  return claimed.map(({ previousSealed, ...claim }) => {
+    openClaimSecret(box, claim);
+    claim.previousSecret = openPreviousSecret(box, previousSealed, claim.webhookId);
+    return claim;
+  });
 }
 
 const NO_CAP = 2_147_483_647;
 
 /** One undecryptable Secret fails its own deliveries (secretError), not the whole claim. */
-function openClaimSecrets(db: Db, claims: ClaimedDelivery[]): ClaimedDelivery[] {
-  const box = secretBoxOf(db);
-  for (const claim of claims) {
-    try {
-      claim.secret = box.open(claim.secret, `webhook ${claim.webhookId}`);
-    } catch (error) {
-      if (!(error instanceof SecretDecryptionError)) throw error;
-      claim.secret = null;
-      claim.secretError = error.message;
-    }
+function openClaimSecret(box: SecretBox, claim: ClaimedDelivery): void {
+  try {
+    claim.secret = box.open(claim.secret, `webhook ${claim.webhookId}`);
+  } catch (error) {
+    if (!(error instanceof SecretDecryptionError)) throw error;
+    claim.secret = null;
+    claim.secretError = error.message;
   }
-  return claims;
-}
-
-/** Adds each claim's stored traceparent (event.trace_parent); one query, only while tracing is on. */
-export async function readTraceParents(db: Db, claims: ClaimedDelivery[]): Promise<void> {
-  if (claims.length === 0) return;
-  const rows = await select<{ eventId: string; traceParent: string }>(
-    db,
-    `SELECT event_id AS "eventId", trace_parent AS "traceParent" FROM event WHERE event_id = ANY($1::uuid[]) AND trace_parent IS NOT NULL`,
-    [[...new Set(claims.map((claim) => claim.eventId))]],
-  );
-  const byEvent = new Map(rows.map((row) => [row.eventId, row.traceParent]));
-  for (const claim of claims) claim.traceParent = byEvent.get(claim.eventId) ?? null;
 }
 
 /** When the next unclaimed pending delivery falls due (a retry), or null. */
@@ -424,6 +414,60 @@ export async function settleDeliveries(db: Db, workerId: string, settlements: Se
      FROM unnest($2::bigint[], $3::text[], $4::int[]) AS s(delivery_id, step, delay_ms)
      WHERE d.delivery_id = s.delivery_id AND d.locked_by = $1 AND d.status IN ('pending', 'held')`,
     [workerId, settlements.map((s) => s.deliveryId), settlements.map((s) => s.step), settlements.map((s) => s.delayMs)],
+  );
+}
+
+export interface SucceededAttempt {
+  attemptId: string;
+  deliveryId: string;
+  webhookId: number;
+  httpStatus: number | null;
+  latencyMs: number;
+  responseBody: string | null;
+}
+
+/**
+ * A batch in which every attempt succeeded, recorded in one statement (one round trip, its own
+ * transaction) instead of the general record phase's five: nothing can trip, nothing notifies,
+ * every delivery is done. The same writes as settleAttempts + addWebhookCounters +
+ * settleDeliveries for that case, and the same lock order: the webhook rows in id order first
+ * (the scalar subqueries make PostgreSQL run `counted` before it touches an attempt or a delivery).
+ */
+export async function recordSuccesses(db: Db, workerId: string, attempts: SucceededAttempt[]): Promise<void> {
+  if (attempts.length === 0) return;
+  const calls = new Map<number, number>();
+  for (const a of [...attempts].sort((x, y) => x.webhookId - y.webhookId)) calls.set(a.webhookId, (calls.get(a.webhookId) ?? 0) + 1);
+  await select(
+    db,
+    `WITH locked AS (
+       SELECT webhook_id FROM webhook WHERE webhook_id = ANY($2::int[]) ORDER BY webhook_id FOR UPDATE
+     ), counted AS (
+       -- A success resets ConsecutiveErrors and ends probing (addWebhookCounters with resets and no trailing failures).
+       UPDATE webhook w SET total_calls = w.total_calls + c.calls, consecutive_errors = 0, failing_since = NULL, next_probe_at = NULL
+       FROM unnest($2::int[], $3::int[]) AS c(webhook_id, calls)
+       WHERE w.webhook_id = c.webhook_id AND w.webhook_id IN (SELECT webhook_id FROM locked)
+       RETURNING 1
+     ), settled_attempts AS (
+       UPDATE delivery_attempt a SET outcome = 'success', http_status = r.http_status, latency_ms = r.latency_ms, error = NULL, response_body = r.response_body
+       FROM unnest($4::bigint[], $5::int[], $6::int[], $7::text[]) AS r(attempt_id, http_status, latency_ms, response_body)
+       WHERE a.attempt_id = r.attempt_id AND (SELECT count(*) FROM counted) >= 0
+       RETURNING 1
+     ), settled AS (
+       UPDATE delivery d SET status = 'succeeded', run_at = now(), locked_by = NULL, locked_until = NULL, completed_at = now()
+       WHERE d.delivery_id = ANY($8::bigint[]) AND d.locked_by = $1 AND d.status IN ('pending', 'held') AND (SELECT count(*) FROM counted) >= 0
+       RETURNING 1
+     )
+     SELECT (SELECT count(*) FROM counted)::int AS webhooks, (SELECT count(*) FROM settled_attempts)::int AS attempts, (SELECT count(*) FROM settled)::int AS deliveries`,
+    [
+      workerId,
+      [...calls.keys()],
+      [...calls.values()],
+      attempts.map((a) => a.attemptId),
+      attempts.map((a) => a.httpStatus),
+      attempts.map((a) => a.latencyMs),
+      attempts.map((a) => a.responseBody),
+      attempts.map((a) => a.deliveryId),
+    ],
   );
 }
 

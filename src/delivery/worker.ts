@@ -24,7 +24,7 @@ import {
   claimDueDeliveries,
   holdOpenDeliveries,
   nextDueAt,
-  readTraceParents,
+  recordSuccesses,
   releaseClaims,
   retireWorker,
   settleAttempts,
@@ -37,7 +37,7 @@ import {
 } from './queue';
 import { emitStateChangeEvent } from './signal';
 import { enqueueNotifications } from '../notifications/enqueue';
-import { traceAttempt, tracingEnabled } from '../tracing';
+import { traceAttempt } from '../tracing';
 
 export interface WorkerOptions {
   /** Sends in flight at once. */
@@ -240,8 +240,6 @@ export class DeliveryWorker {
           this.claimAnswerLost = false;
         }
         claimed = await claimDueDeliveries(this.ds, this.workerId, limit, this.options.leaseMs, this.options.maxInFlightPerWebhook);
-        // Tracing never holds a delivery back: without its stored context an attempt starts its own trace.
-        if (tracingEnabled()) await readTraceParents(this.ds, claimed).catch(() => undefined);
       } catch (error) {
         if (!this.running) break;
         this.claimAnswerLost = true;
@@ -382,6 +380,16 @@ export class DeliveryWorker {
    * settlements, and TooManyErrors for webhooks at the limit.
    */
   private async record(batch: Finished[]): Promise<void> {
+    if (batch.every((f) => f.outcome === 'success')) {
+      // The common case, in one round trip: no counter can trip and nothing notifies.
+      await recordSuccesses(
+        this.ds,
+        this.workerId,
+        batch.map((f) => ({ attemptId: f.claim.attemptId, deliveryId: f.claim.deliveryId, webhookId: f.claim.webhookId, httpStatus: f.result.httpStatus, latencyMs: f.result.latencyMs, responseBody: f.result.responseBody })),
+      );
+      this.options.metrics?.finished('succeeded', batch.length);
+      return;
+    }
     const { policy } = this.options;
     const notices: TooManyErrorsNotice[] = [];
     let eventsCreated = false;
