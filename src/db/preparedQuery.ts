@@ -1,5 +1,5 @@
-import type { Pool } from 'pg';
-import type { DataSource } from 'typeorm';
+import type { Pool, PoolClient } from 'pg';
+import { DataSource, type EntityManager } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 
 /**
@@ -16,5 +16,18 @@ export function pgPool(ds: DataSource): Pool {
 /** `name` must name exactly one SQL text (pg prepares it under that name on each connection). */
 export async function preparedQuery<Row>(ds: DataSource, name: string, text: string, values: unknown[]): Promise<Row[]> {
   const result = await pgPool(ds).query({ name, text, values });
+  return result.rows as Row[];
+}
+
+/**
+ * A named prepared statement on the pool, or inside a transaction on the transaction's own
+ * connection (so statements in a transaction are planned once per connection too). Returns the
+ * rows, as a SELECT (or a statement with RETURNING) gives them.
+ */
+export async function preparedOn<Row>(db: DataSource | EntityManager, name: string, text: string, values: unknown[]): Promise<Row[]> {
+  if (db instanceof DataSource) return preparedQuery<Row>(db, name, text, values);
+  const client = (db.queryRunner as { databaseConnection?: PoolClient } | undefined)?.databaseConnection;
+  if (!client) return (await db.query(text, values)) as Row[];
+  const result = await client.query({ name, text, values });
   return result.rows as Row[];
 }

@@ -1,7 +1,7 @@
 import { DataSource, type EntityManager } from 'typeorm';
 import type { Webhook, WebhookFilter } from '../core/webhook';
 import { WebhookRow } from './entities/WebhookRow';
-import { preparedQuery } from './preparedQuery';
+import { preparedOn } from './preparedQuery';
 import { secretBoxOf, type SecretBox } from './secretBox';
 
 /** The webhook table's queries, named by what they do. The only place webhook SQL lives. */
@@ -83,9 +83,9 @@ const SELECT_WEBHOOK = `SELECT ${WEBHOOK_COLUMNS} FROM webhook`;
 
 const FIND_WEBHOOK = `${SELECT_WEBHOOK} WHERE webhook_id = $1`;
 
-/** Outside a transaction a prepared statement on the pool; inside one, the transaction's connection. */
+/** A prepared statement: on the pool, or inside a transaction on its connection. */
 function run(db: Db, name: string, text: string, values: unknown[]): Promise<WebhookRow[]> {
-  return db instanceof DataSource ? preparedQuery<WebhookRow>(db, name, text, values) : db.query(text, values);
+  return preparedOn<WebhookRow>(db, name, text, values);
 }
 
 export async function findWebhook(db: Db, webhookId: number, lock = false): Promise<Webhook | null> {

@@ -3,9 +3,11 @@
  * src/sql). Statements work on a batch, so a worker makes a few round trips per batch of
  * deliveries, not per delivery.
  */
+import crypto from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { StringEntry, TypedEntry } from '../core/webhook';
 import { openPreviousSecret } from '../db/previousSecret';
+import { preparedOn } from '../db/preparedQuery';
 import { SecretDecryptionError, secretBoxOf, type SecretBox } from '../db/secretBox';
 
 type Db = DataSource | EntityManager;
@@ -16,7 +18,20 @@ export const WAKE_CHANNEL = 'webhook_delivery';
 // TypeORM returns [rows, rowCount] for a top-level UPDATE/DELETE; every statement here with
 // results is a SELECT over CTEs so that rows come back as rows.
 async function select<T>(db: Db, sql: string, params: unknown[]): Promise<T[]> {
-  return (await db.query(sql, params)) as T[];
+  // A named prepared statement: PostgreSQL plans it once per connection. Planning the signal's
+  // and the claim's CTEs took longer than running them (0.7 ms a signal).
+  return preparedOn<T>(db, statementName(sql), sql, params);
+}
+
+/** A stable name per SQL text (every text here is one of a fixed few). */
+const statementNames = new Map<string, string>();
+function statementName(sql: string): string {
+  let name = statementNames.get(sql);
+  if (!name) {
+    name = `delivery_${crypto.createHash('sha1').update(sql).digest('hex').slice(0, 16)}`;
+    statementNames.set(sql, name);
+  }
+  return name;
 }
 
 export interface NewEvent {
