@@ -13,7 +13,7 @@ import { managerOptions, WebhookManager } from './core/WebhookManager';
 import { WEBHOOK_STATE_NAMES, WebhookState, webhookStateFromName, type AssociateRef, type TypedEntry, type Webhook, type WebhookInput } from './core/webhook';
 import { openDatabase } from './db/dataSource';
 import { DeliveryEngine } from './delivery/engine';
-import { heldCounts, listDeliveries } from './delivery/queue';
+import { heldCounts, listDeliveries } from './delivery/sql/deliveries';
 import { DeliveryLog, type DeliveryDetail } from './delivery/deliveryLog';
 import { NotFoundError } from './core/errors';
 import { createLogger } from './logger';

@@ -1,7 +1,7 @@
 /**
  * The read side of the delivery log (the read API, `deliveries show` and the console): a
  * webhook's deliveries page by page, one delivery's attempts, and attempt statistics over a
- * window. Read-only SQL; the delivery engine's writes live in delivery/queue.ts.
+ * window. Read-only SQL; the delivery engine's writes live in delivery/sql/.
  */
 import type { DataSource, EntityManager } from 'typeorm';
 

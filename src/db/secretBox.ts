@@ -5,7 +5,7 @@ import { DataSource, EntityManager } from 'typeorm';
  * Webhook Secrets at rest (SECRET_ENCRYPTION_KEY): AES-256-GCM, stored in the secret column as
  * a versioned envelope `enc:v1:<iv>:<tag>:<ciphertext>` (base64 each). Every write of a Secret
  * seals it and every read opens it, here only: db/webhookRepository.ts and the delivery claim
- * (delivery/queue.ts) both go through the box registered for their DataSource.
+ * (delivery/sql/claims.ts) both go through the box registered for their DataSource.
  *
  * Without a key, Secrets are stored as given (as before). A stored value without the `enc:`
  * prefix is plaintext written before a key was configured and is read as it is; it is sealed the

@@ -10,13 +10,13 @@ import type { WebhookManager } from '../core/WebhookManager';
 import { WebhookState, type AssociateRef, type TypedEntry, type Webhook } from '../core/webhook';
 import type { Logger } from '../logger';
 import type { DeliveryMetrics } from '../metrics';
-import { findDelivery, holdOpenDeliveries, redeliverDeliveries, redeliverFailedSince, releaseHeldDeliveries, type Redelivered } from './queue';
+import { findDelivery, holdOpenDeliveries, redeliverDeliveries, redeliverFailedSince, releaseHeldDeliveries, type Redelivered } from './sql/deliveries';
 import { emitStateChangeEvent, recordEvent, signalAudience, validateSignal, type SignalledEvent } from './signal';
 import { purgeExpired, RetentionLoop } from './retention';
 import { DeliveryWorker } from './worker';
 import { NotificationSender } from '../notifications/sender';
 import { traceSignal } from '../tracing';
-import type { PurgeCounts } from './queue';
+import type { PurgeCounts } from './sql/retention';
 
 export class DeliveryEngine {
   worker: DeliveryWorker | null = null;

@@ -1,6 +1,6 @@
 /**
  * What an attempt's result means for its delivery and its webhook (SPEC section 5). Pure: no
- * database, no clock; the worker applies the decisions through queue.ts.
+ * database, no clock; the worker applies the decisions through the statements in sql/.
  */
 import { WebhookState } from '../core/webhook';
 

@@ -6,7 +6,7 @@
 import type { DataSource } from 'typeorm';
 import { dropExpiredPreviousSecrets } from '../db/previousSecret';
 import type { Logger } from '../logger';
-import { countPurgeable, purgeAttempts, purgeDeliveries, purgeEvents, type PurgeCounts, type RetentionCutoffs } from './queue';
+import { countPurgeable, purgeAttempts, purgeDeliveries, purgeEvents, type PurgeCounts, type RetentionCutoffs } from './sql/retention';
 
 /** Rows a purge statement deletes at most. */
 export const PURGE_BATCH = 500;

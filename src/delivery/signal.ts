@@ -15,7 +15,7 @@ import { ValidationError } from '../core/errors';
 import { checkStorableText, validateEventName } from '../core/validation';
 import { WEBHOOK_STATE_NAMES, type TypedEntry, type WebhookState } from '../core/webhook';
 import { stateChangeEventName } from './policy';
-import { insertEventWithDeliveries, type EventAudience } from './queue';
+import { insertEventWithDeliveries, type EventAudience } from './sql/events';
 
 const MAX_DATA_ENTRIES = 1000;
 const MAX_KEY_LENGTH = 400;

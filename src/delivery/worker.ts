@@ -18,23 +18,12 @@ import { sendWebhook, type SendResult } from '../outbound/httpSender';
 import type { DeliveryMetrics } from '../metrics';
 import type { TooManyErrorsNotice } from './notifier';
 import { classify, counterDelta, describeFailure, nextStep, probePauseMs, shouldTrip, type DeliveryPolicy, type Outcome } from './policy';
-import {
-  addWebhookCounters,
-  beatAndReleaseDeadClaims,
-  claimDueDeliveries,
-  holdOpenDeliveries,
-  nextDueAt,
-  recordSuccesses,
-  releaseClaims,
-  retireWorker,
-  settleAttempts,
-  settleDeliveries,
-  tripWebhooks,
-  WAKE_CHANNEL,
-  type AttemptResultRecord,
-  type ClaimedDelivery,
-  type Settlement,
-} from './queue';
+import { settleAttempts, type AttemptResultRecord } from './sql/attempts';
+import { claimDueDeliveries, nextDueAt, releaseClaims, type ClaimedDelivery } from './sql/claims';
+import { holdOpenDeliveries, settleDeliveries, type Settlement } from './sql/deliveries';
+import { WAKE_CHANNEL } from './sql/statements';
+import { addWebhookCounters, recordSuccesses, tripWebhooks } from './sql/webhookCounters';
+import { beatAndReleaseDeadClaims, retireWorker } from './sql/workers';
 import { emitStateChangeEvent } from './signal';
 import { enqueueNotifications } from '../notifications/enqueue';
 import { traceAttempt } from '../tracing';

@@ -5,7 +5,8 @@
  */
 import fc from 'fast-check';
 import type { DataSource } from 'typeorm';
-import { claimDueDeliveries, settleDeliveries } from '../../src/delivery/queue';
+import { claimDueDeliveries } from '../../src/delivery/sql/claims';
+import { settleDeliveries } from '../../src/delivery/sql/deliveries';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { startTestService, type TestService } from '../support/testService';
 import { createWebhook } from './helpers';

@@ -1,5 +1,6 @@
 import { WebhookState } from '../../src/core/webhook';
-import { countDeliveries, recentAttempts } from '../../src/delivery/queue';
+import { recentAttempts } from '../../src/delivery/sql/attempts';
+import { countDeliveries } from '../../src/delivery/sql/deliveries';
 import { startTestService, type TestService } from '../support/testService';
 import { ACTOR, createWebhook, SECRET, sleep, startCheckingReceiver, waitFor, type CheckingReceiver } from './helpers';
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { WebhookState, type Webhook } from '../../src/core/webhook';
 import { DeliveryEngine } from '../../src/delivery/engine';
-import { countDeliveries } from '../../src/delivery/queue';
+import { countDeliveries } from '../../src/delivery/sql/deliveries';
 import { createLogger } from '../../src/logger';
 import { startTestService, type TestService } from '../support/testService';
 import { ACTOR, createWebhook, failIfEventLoopStalls, sleep, startCheckingReceiver, waitFor, type CheckingReceiver } from './helpers';

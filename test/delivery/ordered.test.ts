@@ -6,7 +6,7 @@
 import { loadConfig } from '../../src/config';
 import { WebhookState, type Webhook } from '../../src/core/webhook';
 import { DeliveryEngine } from '../../src/delivery/engine';
-import { countDeliveries } from '../../src/delivery/queue';
+import { countDeliveries } from '../../src/delivery/sql/deliveries';
 import { createLogger } from '../../src/logger';
 import { call, createSoapClient } from '../support/soapClient';
 import { startReceiver, type Receiver } from '../support/receiver';

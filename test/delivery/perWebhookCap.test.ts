@@ -7,7 +7,8 @@
  */
 import { loadConfig } from '../../src/config';
 import { DeliveryEngine } from '../../src/delivery/engine';
-import { beatAndReleaseDeadClaims, claimDueDeliveries } from '../../src/delivery/queue';
+import { claimDueDeliveries } from '../../src/delivery/sql/claims';
+import { beatAndReleaseDeadClaims } from '../../src/delivery/sql/workers';
 import { createLogger } from '../../src/logger';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { startTestService, type TestService } from '../support/testService';

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { WebhookState } from '../../src/core/webhook';
-import { countDeliveries } from '../../src/delivery/queue';
+import { countDeliveries } from '../../src/delivery/sql/deliveries';
 import { startTestService, type TestService } from '../support/testService';
 import { ACTOR, createWebhook, SECRET, sleep, startCheckingReceiver, waitFor, type CheckingReceiver } from './helpers';
 

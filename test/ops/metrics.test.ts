@@ -1,6 +1,7 @@
 /** GET /metrics: Prometheus text whose counters match what the test did, and gauges read from the database. */
 import { WebhookState } from '../../src/core/webhook';
-import { claimDueDeliveries, settleDeliveries } from '../../src/delivery/queue';
+import { claimDueDeliveries } from '../../src/delivery/sql/claims';
+import { settleDeliveries } from '../../src/delivery/sql/deliveries';
 import { ACTOR, createWebhook, SECRET, startCheckingReceiver, waitFor, type CheckingReceiver } from '../delivery/helpers';
 import { call, createSoapClient } from '../support/soapClient';
 import { startTestService, type TestService } from '../support/testService';

@@ -4,7 +4,7 @@
  * the CLI reaches it with the original EventId, and the attempt log keeps both cycles.
  */
 import { WebhookState } from '../../src/core/webhook';
-import { countDeliveries } from '../../src/delivery/queue';
+import { countDeliveries } from '../../src/delivery/sql/deliveries';
 import { ACTOR, createWebhook, SECRET, startCheckingReceiver, waitFor, type CheckingReceiver } from '../delivery/helpers';
 import { runCli } from '../support/cli';
 import { startTestService, type TestService } from '../support/testService';

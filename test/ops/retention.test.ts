@@ -7,7 +7,7 @@
 import { loadConfig } from '../../src/config';
 import { WebhookState } from '../../src/core/webhook';
 import { DeliveryEngine, retentionCutoffs } from '../../src/delivery/engine';
-import { countDeliveries } from '../../src/delivery/queue';
+import { countDeliveries } from '../../src/delivery/sql/deliveries';
 import { purgeExpired } from '../../src/delivery/retention';
 import { createLogger } from '../../src/logger';
 import { ACTOR, createWebhook, waitFor } from '../delivery/helpers';

@@ -2,7 +2,7 @@ import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
 
 export type DeliveryStatus = 'pending' | 'held' | 'succeeded' | 'failed' | 'cancelled';
 
-/** The `delivery` table: one event to one webhook. SQL lives in delivery/queue.ts. */
+/** The `delivery` table: one event to one webhook. SQL lives in delivery/sql/. */
 @Entity({ name: 'delivery' })
 export class DeliveryRow {
   @PrimaryGeneratedColumn({ name: 'delivery_id', type: 'bigint' })

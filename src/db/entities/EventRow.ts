@@ -1,7 +1,7 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import type { TypedEntry } from '../../core/webhook';
 
-/** The `event` table: one signalled event (SignalEvent or a webhook state change). SQL lives in delivery/queue.ts. */
+/** The `event` table: one signalled event (SignalEvent or a webhook state change). SQL lives in delivery/sql/. */
 @Entity({ name: 'event' })
 export class EventRow {
   @PrimaryColumn({ name: 'event_id', type: 'uuid' })

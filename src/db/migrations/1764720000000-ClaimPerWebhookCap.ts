@@ -10,7 +10,7 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * query after it runs with a fresh snapshot (PL/pgSQL, READ COMMITTED): it sees every lease an
  * earlier claim committed. Claims are a few milliseconds, so serialising them costs little;
  * FOR UPDATE SKIP LOCKED still keeps claims off rows that other writers (settle, cancel) hold.
- * graphile-worker keeps its get_job the same way. delivery/queue.ts claimDueDeliveries calls it.
+ * graphile-worker keeps its get_job the same way. delivery/sql/claims.ts claimDueDeliveries calls it.
  */
 export class ClaimPerWebhookCap1764720000000 implements MigrationInterface {
   name = 'ClaimPerWebhookCap1764720000000';

@@ -1,0 +1,122 @@
+/** Claims: taking due deliveries (with their attempt rows) and handing them back. */
+import { type Db, select, WAKE_CHANNEL } from './statements';
+import type { StringEntry, TypedEntry } from '../../core/webhook';
+import { openPreviousSecret } from '../../db/previousSecret';
+import { SecretDecryptionError, secretBoxOf, type SecretBox } from '../../db/secretBox';
+
+export interface ClaimedDelivery {
+  deliveryId: string;
+  /** Attempts recorded before this one. */
+  attempts: number;
+  eventId: string;
+  eventName: string;
+  primaryKey: number;
+  data: TypedEntry[] | null;
+  associateId: number;
+  signalledAt: Date;
+  webhookId: number;
+  /** null when the webhook was deleted. */
+  webhookState: number | null;
+  webhookName: string | null;
+  targetUrl: string | null;
+  /** Opened (db/secretBox.ts); null when unset, or when it could not be opened (then secretError says why). */
+  secret: string | null;
+  /** The stored Secret could not be decrypted: the attempt must fail, never go out unsigned. */
+  secretError?: string;
+  /** The Secret a rotation replaced, while its window lasts (db/previousSecret.ts): it signs too. */
+  previousSecret?: string | null;
+  headers: StringEntry[] | null;
+  properties: TypedEntry[] | null;
+  /** Claimed while its webhook was failing: a probe (its failure adds to ConsecutiveErrors). */
+  probe: boolean;
+  /** The attempt logged for this claim (result unknown until settleAttempts). */
+  attemptId: string;
+  /** When the claim logged it (database time). */
+  attemptedAt: Date;
+  /** The signal's W3C traceparent (null: the attempt starts its own trace). */
+  traceParent?: string | null;
+}
+
+/**
+ * Claims up to `limit` due deliveries for `workerId` and logs an attempt for each, result unknown,
+ * before anything is sent: a send whose worker dies still shows in the attempt log. At most
+ * `maxInFlightPerWebhook` live claims per webhook across all workers (WEBHOOK_MAX_IN_FLIGHT;
+ * omitted: no cap); one at a time for an ordered webhook (its oldest open delivery) and for a
+ * failing one (its probe). The claim is the function claim_deliveries (migration
+ * LiveClaims1765000000000 says why it is a function and how workers share webhooks); the attempt
+ * rows are inserted in the same statement: one round trip.
+ */
+export async function claimDueDeliveries(db: Db, workerId: string, limit: number, leaseMs: number, maxInFlightPerWebhook = NO_CAP): Promise<ClaimedDelivery[]> {
+  // One round trip: the claim, its attempt rows, and what signing and tracing need besides the
+  // claim function's columns (a previous Secret in its window, the signal's traceparent).
+  const claimed = await select<ClaimedDelivery & { previousSealed: string | null }>(
+    db,
+    `WITH c AS (SELECT * FROM claim_deliveries($1::text, $2::int, $3::int, $4::int)),
+     started AS (
+       INSERT INTO delivery_attempt (delivery_id, webhook_id, event_id, attempt_number, attempted_at, worker, cycle)
+       -- Every claim must get its attempt row, or it would be held and never sent. claim_deliveries
+       -- (plpgsql) reads with fresh snapshots and may claim a delivery committed after this
+       -- statement's snapshot, which the join cannot see: such a delivery is new, cycle 1.
+       SELECT c."deliveryId"::bigint, c."webhookId", c."eventId", c.attempts + 1, now(), $1, COALESCE(d.cycle, 1)
+       FROM c LEFT JOIN delivery d ON d.delivery_id = c."deliveryId"::bigint
+       RETURNING delivery_id, attempt_id, attempted_at
+     )
+     SELECT c.*, s.attempt_id::text AS "attemptId", s.attempted_at AS "attemptedAt",
+       (SELECT w.previous_secret FROM webhook w WHERE w.webhook_id = c."webhookId" AND w.previous_secret_until > now()) AS "previousSealed",
+       -- An event newer than this statement's snapshot has no traceparent here: its attempt starts its own trace.
+       (SELECT e.trace_parent FROM event e WHERE e.event_id = c."eventId") AS "traceParent"
+     FROM c JOIN started s ON s.delivery_id = c."deliveryId"::bigint ORDER BY s.attempt_id`,
+    [workerId, limit, leaseMs, maxInFlightPerWebhook],
+  );
+  const box = secretBoxOf(db);
+  return claimed.map(({ previousSealed, ...claim }) => {
+    openClaimSecret(box, claim);
+    claim.previousSecret = openPreviousSecret(box, previousSealed, claim.webhookId);
+    return claim;
+  });
+}
+
+const NO_CAP = 2_147_483_647;
+
+/** One undecryptable Secret fails its own deliveries (secretError), not the whole claim. */
+function openClaimSecret(box: SecretBox, claim: ClaimedDelivery): void {
+  try {
+    claim.secret = box.open(claim.secret, `webhook ${claim.webhookId}`);
+  } catch (error) {
+    if (!(error instanceof SecretDecryptionError)) throw error;
+    claim.secret = null;
+    claim.secretError = error.message;
+  }
+}
+
+/** When the next unclaimed pending delivery falls due (a retry), or null. */
+export async function nextDueAt(db: Db): Promise<Date | null> {
+  const [row] = await select<{ at: Date | null }>(db, `SELECT min(run_at) AS at FROM delivery WHERE status = 'pending' AND locked_by IS NULL`, []);
+  return row?.at ?? null;
+}
+
+/**
+ * Graceful shutdown: hands back this worker's claims it could not finish, due now and unlocked,
+ * so another worker takes them at once instead of after the lease. Returns how many.
+ * `keep`: claims the worker still works on (released after a claim whose answer was lost: the
+ * database may have committed it, and this worker would hold those rows unseen while it lives).
+ */
+export async function releaseClaims(db: Db, workerId: string, keep: string[] = [], reason: string | null = null): Promise<number> {
+  const [row] = await select<{ released: number }>(
+    db,
+    `WITH released AS (
+       UPDATE delivery SET run_at = now(), locked_by = NULL, locked_until = NULL
+       WHERE locked_by = $1 AND status IN ('pending', 'held') AND NOT (delivery_id = ANY($2::bigint[]))
+       RETURNING delivery_id, status
+     ), unknown AS (
+       UPDATE delivery_attempt a SET error = COALESCE($3::text, 'result unknown: worker ' || a.worker || ' stopped before recording it (the receiver may have got it)')
+       FROM released r WHERE a.delivery_id = r.delivery_id AND a.outcome IS NULL AND a.error IS NULL
+       RETURNING 1
+     ), wake AS (
+       SELECT pg_notify('${WAKE_CHANNEL}', '') FROM (SELECT 1 FROM released WHERE status = 'pending' LIMIT 1) any_pending
+     )
+     SELECT (SELECT count(*) FROM released)::int AS released, (SELECT count(*) FROM unknown)::int AS unknown, (SELECT count(*) FROM wake)::int AS woken`,
+    [workerId, keep, reason],
+  );
+  return row.released;
+}
