@@ -42,14 +42,15 @@ export async function startService(config: Config, logger: Logger = createLogger
     app.disable('x-powered-by');
     app.use(requestLogger(logger));
     app.use(tenantPaths(config.contextIdentifier));
-    mountHealth(app, db.dataSource);
-    metrics.mount(app);
     app.use(metrics.requestCounter());
     // One limiter for both doors, its buckets in the database: a ticket's budget is shared
     // between SOAP and REST and between every process serving this database.
     const rateLimiter = new RequestRateLimiter(config.rateLimitPerMinute, (...args) => reserveTokens(db.dataSource, ...args));
+    // The doors first: every route an express app passes costs a path match per request.
     await mountSoapService(app, { ds: db.dataSource, manager, publicUrl: config.publicUrl, bodyLimitBytes: config.bodyLimitBytes, logger, rateLimiter });
     mountRestApi(app, { ds: db.dataSource, manager, bodyLimitBytes: config.bodyLimitBytes, logger, rateLimiter, delivery });
+    mountHealth(app, db.dataSource);
+    metrics.mount(app);
     mountConsole(app);
     app.use((_req, res) => {
       res.status(404).type('text/plain').send(`Not found. The operator console is at /; the SOAP endpoint is ${SOAP_PATH} (WSDL at ${SOAP_PATH}?wsdl); REST at /api/v1 (openapi.json).\n`);

@@ -74,6 +74,12 @@ function sendWebhook(res: Response, webhook: Webhook, status = 200): void {
   res.status(status).json(webhookJson(webhook));
 }
 
+/** res.json for the REST door: one function for every response, not a closure per request. */
+function sendExactJson(this: Response, body: unknown): Response {
+  if (!this.get('Content-Type')) this.type('application/json');
+  return this.send(stringifyExact(body));
+}
+
 export function mountRestApi(app: Express, deps: RestDependencies): void {
   const { manager } = deps;
   const limit = deps.bodyLimitBytes;
@@ -82,10 +88,7 @@ export function mountRestApi(app: Express, deps: RestDependencies): void {
 
   // Whole numbers beyond 2^53 (xs:long Properties) leave exactly (exactJson.ts).
   router.use((_req, res, next) => {
-    res.json = (body: unknown) => {
-      if (!res.get('Content-Type')) res.type('application/json');
-      return res.send(stringifyExact(body));
-    };
+    res.json = sendExactJson;
     next();
   });
 
@@ -94,7 +97,6 @@ export function mountRestApi(app: Express, deps: RestDependencies): void {
   });
 
   router.use(requireTicket(deps.ds, deps.rateLimiter));
-  router.use(deliveryReadRouter(new DeliveryLog(deps.ds, manager)));
 
   router.get('/Webhook/default', (_req, res) => {
     res.json(webhookJson(manager.createDefaultWebhook()));
@@ -163,6 +165,9 @@ export function mountRestApi(app: Express, deps: RestDependencies): void {
   router.get('/Webhook/:id/LastError', async (req, res) => {
     res.json(await manager.getLastError(webhookIdParam(req), callerOf(res)));
   });
+
+  // After the hot webhook routes, which its paths (two segments and more) cannot shadow.
+  router.use(deliveryReadRouter(new DeliveryLog(deps.ds, manager)));
 
   if (deps.delivery) router.use(deliveryRouter(deps.delivery, limit));
 
