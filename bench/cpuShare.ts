@@ -3,7 +3,7 @@
  * PostgreSQL server (every process of the OS user that runs it) and of wrk, read from /proc.
  * Run: npm run build && npx tsx bench/cpuShare.ts   (set DATABASE_URL for a PostgreSQL server)
  * BENCH_SECONDS (5); BENCH_ONLY picks the figures as in bench/requestPath.ts; BENCH_CPU_PROF=dir
- * writes serve's CPU profile (read it with bench/profileSummary.ts --last BENCH_SECONDS).
+ * writes serve's CPU profile (read it with bench/profileSummary.ts --window BENCH_SECONDS).
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -48,6 +48,8 @@ function postgresPids(): number[] {
 const envelope = (ticket: string, body: string) =>
   `<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><Credentials xmlns="${TNS}"><Ticket>${ticket}</Ticket></Credentials></s:Header><s:Body>${body}</s:Body></s:Envelope>`;
 
+const SAVE_STOPPED = `<SaveWebhook xmlns="${TNS}"><Webhook><WebhookId>0</WebhookId><Name>cpu</Name><Events xmlns:a="http://schemas.microsoft.com/2003/10/Serialization/Arrays"><a:string>contact.created</a:string></Events><TargetUrl>https://example.invalid/hook</TargetUrl><State>Stopped</State></Webhook></SaveWebhook>`;
+
 async function main() {
   const database = await createTestDatabase();
   const profileDir = process.env.BENCH_CPU_PROF;
@@ -57,13 +59,14 @@ async function main() {
     const save = await fetch(`${serve.url}${SOAP_PATH}`, {
       method: 'POST',
       headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: `"${TNS}/Webhook/SaveWebhook"` },
-      body: envelope(serve.ticket, `<SaveWebhook xmlns="${TNS}"><Webhook><WebhookId>0</WebhookId><Name>cpu</Name><Events xmlns:a="http://schemas.microsoft.com/2003/10/Serialization/Arrays"><a:string>contact.created</a:string></Events><TargetUrl>https://example.invalid/hook</TargetUrl><State>Stopped</State></Webhook></SaveWebhook>`),
+      body: envelope(serve.ticket, SAVE_STOPPED),
     });
     const saved = await save.text();
     if (save.status !== 200) throw new Error(`saving the webhook answered ${save.status}: ${saved}`);
     const id = Number(/<WebhookId>(\d+)<\/WebhookId>/.exec(saved)![1]);
     const all: Array<{ name: string; request: WrkRequest }> = [
       { name: 'SOAP GetWebhook', request: { url: `${serve.url}${SOAP_PATH}`, method: 'POST' as const, headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: `"${TNS}/Webhook/GetWebhook"` }, body: envelope(serve.ticket, `<GetWebhook xmlns="${TNS}"><WebhookId>${id}</WebhookId></GetWebhook>`) } },
+      { name: 'SOAP SaveWebhook (Stopped)', request: { url: `${serve.url}${SOAP_PATH}`, method: 'POST' as const, headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: `"${TNS}/Webhook/SaveWebhook"` }, body: envelope(serve.ticket, SAVE_STOPPED) } },
       { name: 'REST GET /Webhook/{id}', request: { url: `${serve.url}/api/v1/Webhook/${id}`, method: 'GET' as const, headers: { authorization: `Bearer ${serve.ticket}` } } },
       { name: 'REST GET /Webhook/default', request: { url: `${serve.url}/api/v1/Webhook/default`, method: 'GET' as const, headers: { authorization: `Bearer ${serve.ticket}` } } },
     ];

@@ -5,7 +5,8 @@
  * shares of the busy samples: idle is left out of the total, since a bench's profile also
  * holds its set-up and the time its baselines run elsewhere.
  * Profiles come from `node --cpu-prof` (bench/requestPath.ts and bench/cpuShare.ts: BENCH_CPU_PROF=dir).
- * `--last SECONDS` keeps only the profile's last seconds (the measured run, without start-up).
+ * `--window SECONDS` keeps only the busiest stretch of that length (the measured run, without
+ * start-up, set-up and shutdown).
  */
 import fs from 'node:fs';
 
@@ -31,9 +32,35 @@ function area(url: string, name: string): string {
 }
 
 const profile = JSON.parse(fs.readFileSync(process.argv[2], 'utf8')) as Profile;
-const lastIndex = process.argv.indexOf('--last');
-const lastMicros = lastIndex > 0 ? Number(process.argv[lastIndex + 1]) * 1e6 : Infinity;
-const profileEnd = profile.timeDeltas.reduce((sum, dt) => sum + dt, 0);
+const windowIndex = process.argv.indexOf('--window');
+const windowMicros = windowIndex > 0 ? Number(process.argv[windowIndex + 1]) * 1e6 : Infinity;
+const idleId = new Set(profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
+/** [from, to) in microseconds since the profile's start: the window with the most busy samples. */
+function busiestWindow(): [number, number] {
+  if (!Number.isFinite(windowMicros)) return [-Infinity, Infinity];
+  const times: number[] = [];
+  const busy: number[] = [];
+  let t = 0;
+  profile.samples.forEach((id, i) => {
+    t += profile.timeDeltas[i] ?? 0;
+    times.push(t);
+    busy.push(idleId.has(id) ? 0 : (profile.timeDeltas[i] ?? 0));
+  });
+  let best: [number, number] = [0, windowMicros];
+  let bestBusy = -1;
+  let sum = 0;
+  let start = 0;
+  for (let end = 0; end < times.length; end++) {
+    sum += busy[end];
+    while (times[end] - times[start] > windowMicros) sum -= busy[start++];
+    if (sum > bestBusy) {
+      bestBusy = sum;
+      best = [times[start], times[end] + 1];
+    }
+  }
+  return best;
+}
+const [windowFrom, windowTo] = busiestWindow();
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const parent = new Map<number, number>();
 for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
@@ -44,7 +71,7 @@ let clock = 0;
 profile.samples.forEach((id, i) => {
   const dt = profile.timeDeltas[i] ?? 0;
   clock += dt;
-  if (profileEnd - clock > lastMicros) return;
+  if (clock < windowFrom || clock >= windowTo) return;
   if (byId.get(id)!.callFrame.functionName === '(idle)') {
     idle += dt;
     return;

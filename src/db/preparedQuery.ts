@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
@@ -30,4 +31,18 @@ export async function preparedOn<Row>(db: DataSource | EntityManager, name: stri
   if (!client) return (await db.query(text, values)) as Row[];
   const result = await client.query({ name, text, values });
   return result.rows as Row[];
+}
+
+/**
+ * A stable statement name for SQL whose text is one of a few shapes (which members a save sets,
+ * which statement of the delivery engine): the prefix and a hash of the text.
+ */
+const statementNames = new Map<string, string>();
+export function statementName(prefix: string, text: string): string {
+  let name = statementNames.get(text);
+  if (!name) {
+    name = `${prefix}_${crypto.createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
+    statementNames.set(text, name);
+  }
+  return name;
 }

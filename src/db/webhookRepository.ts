@@ -1,7 +1,7 @@
 import { DataSource, type EntityManager } from 'typeorm';
 import type { Webhook, WebhookFilter } from '../core/webhook';
 import { WebhookRow } from './entities/WebhookRow';
-import { preparedOn } from './preparedQuery';
+import { preparedOn, statementName } from './preparedQuery';
 import { secretBoxOf, type SecretBox } from './secretBox';
 
 /** The webhook table's queries, named by what they do. The only place webhook SQL lives. */
@@ -156,7 +156,8 @@ function columnsOf(db: Db, row: Partial<WebhookRow>): { names: string[]; values:
 export async function insertWebhook(db: Db, webhook: Webhook): Promise<Webhook> {
   const box = secretBoxOf(db);
   const { names, values } = columnsOf(db, webhookToRow(webhook, box));
-  const rows: WebhookRow[] = await db.query(`INSERT INTO webhook (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ${WEBHOOK_COLUMNS}`, values);
+  const text = `INSERT INTO webhook (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ${WEBHOOK_COLUMNS}`;
+  const rows = await run(db, statementName('webhook_insert', text), text, values);
   return rowToWebhook(rows[0], box);
 }
 
@@ -164,8 +165,8 @@ export async function updateWebhook(db: Db, webhook: Webhook): Promise<Webhook> 
   const box = secretBoxOf(db);
   const { names, values } = columnsOf(db, webhookToRow(webhook, box));
   values.push(webhook.webhookId);
-  // TypeORM answers an UPDATE with [rows, affected count].
-  const [rows]: [WebhookRow[], number] = await db.query(`UPDATE webhook SET ${names.map((name, i) => `${name} = $${i + 1}`).join(', ')} WHERE webhook_id = $${values.length} RETURNING ${WEBHOOK_COLUMNS}`, values);
+  const text = `UPDATE webhook SET ${names.map((name, i) => `${name} = $${i + 1}`).join(', ')} WHERE webhook_id = $${values.length} RETURNING ${WEBHOOK_COLUMNS}`;
+  const rows = await run(db, statementName('webhook_update', text), text, values);
   if (rows.length === 0) throw new Error(`Webhook ${webhook.webhookId} is gone.`);
   return rowToWebhook(rows[0], box);
 }

@@ -4,9 +4,8 @@
  * one named function each, grouped by the table they write (as graphile-worker's src/sql), and
  * work on batches, so a worker makes a few round trips per batch of deliveries, not per delivery.
  */
-import crypto from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
-import { preparedOn } from '../../db/preparedQuery';
+import { preparedOn, statementName } from '../../db/preparedQuery';
 
 export type Db = DataSource | EntityManager;
 
@@ -18,16 +17,5 @@ export const WAKE_CHANNEL = 'webhook_delivery';
 export async function select<T>(db: Db, sql: string, params: unknown[]): Promise<T[]> {
   // A named prepared statement: PostgreSQL plans it once per connection. Planning the signal's
   // and the claim's CTEs took longer than running them (0.7 ms a signal).
-  return preparedOn<T>(db, statementName(sql), sql, params);
-}
-
-/** A stable name per SQL text (every text here is one of a fixed few). */
-const statementNames = new Map<string, string>();
-function statementName(sql: string): string {
-  let name = statementNames.get(sql);
-  if (!name) {
-    name = `delivery_${crypto.createHash('sha1').update(sql).digest('hex').slice(0, 16)}`;
-    statementNames.set(sql, name);
-  }
-  return name;
+  return preparedOn<T>(db, statementName('delivery', sql), sql, params);
 }
