@@ -5,7 +5,9 @@
  * scheduled send time to its delivery's arrival at a local receiver (10 webhooks, one event
  * each). Baseline, same run and same schedule: plain undici POSTs of the same bytes straight to
  * the receiver. `serve` (its in-process worker delivering) runs in its own process; its peak
- * RSS is reported.
+ * RSS is reported. Each run's latency is split at the claim, from the database's own times: signal
+ * committed (event.signalled_at) to its attempt claimed (delivery_attempt.attempted_at), and the
+ * rest (the send and the receiver), so a slow claim and a slow send tell themselves apart.
  *
  * Run: npm run build && npx tsx bench/openLoop.ts   (set DATABASE_URL for a PostgreSQL server)
  */
@@ -13,7 +15,8 @@ import http from 'node:http';
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
-import { createTestDatabase } from '../test/support/testDatabase';
+import { Client } from 'pg';
+import { createTestDatabase, queryEmbedded, type TestDatabase } from '../test/support/testDatabase';
 import { samplePostgresPeak } from './postgresMemory';
 import { emitSummary } from './load';
 import { peakRssMb, startServe, stop } from './processes';
@@ -68,11 +71,38 @@ class Receiver {
   }
 }
 
+/** One query on the bench's database (the embedded server through its socket, or the server). */
+async function queryDatabase<T>(database: TestDatabase, sql: string): Promise<T[]> {
+  if (database.mode === 'embedded') return queryEmbedded<T>(database.env.DATA_DIR, sql);
+  const client = new Client({ connectionString: database.env.DATABASE_URL });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
+/** p50 / p99 of signal committed to first attempt claimed, in ms, for PrimaryKeys [from, to). */
+async function claimLatency(database: TestDatabase, from: number, to: number): Promise<{ p50Ms: number; p99Ms: number }> {
+  const [row] = await queryDatabase<{ p50: number; p99: number }>(
+    database,
+    `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99 FROM (
+       SELECT extract(epoch FROM min(a.attempted_at) - e.signalled_at) * 1000 AS ms
+       FROM event e JOIN delivery_attempt a ON a.event_id = e.event_id
+       WHERE e.primary_key >= ${from} AND e.primary_key < ${to} GROUP BY e.event_id, e.signalled_at) t`,
+  );
+  return { p50Ms: Number(row.p50), p99Ms: Number(row.p99) };
+}
+
 interface Latency {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
   failures: number;
+  /** From the scheduled send to the answer (the signal committed, for the service). */
+  answeredP50Ms: number;
+  answeredP99Ms: number;
   /** Accepted but not delivered within DRAIN_TIMEOUT_MS of the last send. */
   missing: number;
 }
@@ -84,6 +114,7 @@ interface Latency {
 async function openLoop(rate: number, firstKey: number, send: (key: number) => Promise<boolean>, receiver: Receiver, what: string): Promise<Latency> {
   const total = Math.round(rate * SECONDS);
   const scheduled = new Float64Array(total);
+  const answered = new Float64Array(total);
   const keys = Array.from({ length: total }, (_, i) => firstKey + i);
   const sends: Array<Promise<boolean>> = [];
   const start = performance.now() + 10;
@@ -92,8 +123,15 @@ async function openLoop(rate: number, firstKey: number, send: (key: number) => P
     const tick = () => {
       const now = performance.now();
       while (next < total && start + (next * 1000) / rate <= now) {
-        scheduled[next] = start + (next * 1000) / rate;
-        sends.push(send(keys[next]));
+        const at = start + (next * 1000) / rate;
+        const index = next;
+        scheduled[index] = at;
+        sends.push(
+          send(keys[index]).then((ok) => {
+            answered[index] = performance.now() - at;
+            return ok;
+          }),
+        );
         next++;
       }
       if (next < total) setTimeout(tick, 1);
@@ -105,7 +143,9 @@ async function openLoop(rate: number, firstKey: number, send: (key: number) => P
   const missing = await receiver.waitFor(keys, what);
   const latencies = keys.map((key, i) => (receiver.arrivals.get(key) ?? Infinity) - scheduled[i]).sort((a, b) => a - b);
   const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
-  return { p50Ms: at(0.5), p99Ms: at(0.99), maxMs: latencies[latencies.length - 1], failures, missing };
+  const answers = [...answered].sort((a, b) => a - b);
+  const answeredAt = (p: number) => answers[Math.min(answers.length - 1, Math.floor(p * answers.length))];
+  return { p50Ms: at(0.5), p99Ms: at(0.99), maxMs: latencies[latencies.length - 1], failures, missing, answeredP50Ms: answeredAt(0.5), answeredP99Ms: answeredAt(0.99) };
 }
 
 async function main() {
@@ -138,9 +178,10 @@ async function main() {
     // Warm-up: JIT, pools, the worker's LISTEN.
     await openLoop(200, 1, signal, receiver, 'warm-up');
     let key = 1_000_000;
-    const rows: Array<{ rate: number; result: Latency; base: Latency }> = [];
+    const rows: Array<{ rate: number; result: Latency; base: Latency; claim: { p50Ms: number; p99Ms: number } }> = [];
     for (const rate of RATES) {
       const result = await openLoop(rate, key, signal, receiver, `signals at ${rate}/s`);
+      const claim = await claimLatency(database, key, key + 1_000_000);
       key += 1_000_000;
       const body = receiver.sampleBody;
       const base = await openLoop(
@@ -158,16 +199,16 @@ async function main() {
         `baseline at ${rate}/s`,
       );
       key += 1_000_000;
-      rows.push({ rate, result, base });
+      rows.push({ rate, result, base, claim });
     }
     const rss = peakRssMb(serve.child.pid);
     const postgresMb = postgres?.stop() ?? NaN;
     const fmt = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : 'not delivered');
     console.log(`\nOpen loop (database: ${database.mode}): signals over REST at a fixed rate for ${SECONDS} s; latency from each signal's scheduled time to its delivery. Baseline: plain undici POSTs to the receiver on the same schedule.\n`);
-    console.log('| rate | signal-to-delivery p50 / p99 / max ms | failed signals | not delivered in time | baseline p50 / p99 / max ms |');
-    console.log('|---|---:|---:|---:|---:|');
-    for (const { rate, result, base } of rows) {
-      console.log(`| ${rate}/s | ${fmt(result.p50Ms)} / ${fmt(result.p99Ms)} / ${fmt(result.maxMs)} | ${result.failures} | ${result.missing} | ${fmt(base.p50Ms)} / ${fmt(base.p99Ms)} / ${fmt(base.maxMs)} |`);
+    console.log('| rate | signal-to-delivery p50 / p99 / max ms | signal answered p50 / p99 ms | committed-to-claimed p50 / p99 ms | failed signals | not delivered in time | baseline p50 / p99 / max ms |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|');
+    for (const { rate, result, base, claim } of rows) {
+      console.log(`| ${rate}/s | ${fmt(result.p50Ms)} / ${fmt(result.p99Ms)} / ${fmt(result.maxMs)} | ${fmt(result.answeredP50Ms)} / ${fmt(result.answeredP99Ms)} | ${fmt(claim.p50Ms)} / ${fmt(claim.p99Ms)} | ${result.failures} | ${result.missing} | ${fmt(base.p50Ms)} / ${fmt(base.p99Ms)} / ${fmt(base.maxMs)} |`);
     }
     console.log(`\nPeak RSS: serve ${rss.toFixed(0)} MB (signalling and delivering), this bench process ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
     if (postgres) console.log(`Peak memory of the embedded PostgreSQL server (postmaster + backends, PSS): ${postgresMb.toFixed(0)} MB; serve + its server: ${(rss + postgresMb).toFixed(0)} MB`);
