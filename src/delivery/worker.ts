@@ -3,10 +3,9 @@
  * results in batches, apply the policy. Any number of these may share one database.
  */
 import crypto from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
 import os from 'node:os';
 import { Client } from 'pg';
+import type { Agent } from 'undici';
 import type { DataSource, QueryRunner } from 'typeorm';
 import { headersToRecord, propertiesToJson } from '../core/dictionaries';
 import { WebhookState } from '../core/webhook';
@@ -15,6 +14,7 @@ import { USER_AGENT } from '../version';
 import { guardedLookup, refuseIpLiteralTarget } from '../outbound/addressGuard';
 import { buildSignedAttempt } from '../outbound/attempt';
 import { sendWebhook, type SendResult } from '../outbound/httpSender';
+import { createSenderAgent } from '../outbound/senderAgent';
 import type { DeliveryMetrics } from '../metrics';
 import type { TooManyErrorsNotice } from './notifier';
 import { classify, counterDelta, describeFailure, nextStep, probePauseMs, shouldTrip, type DeliveryPolicy, type Outcome } from './policy';
@@ -97,8 +97,8 @@ export class DeliveryWorker {
   private beating: Promise<void> | null = null;
   /** The heartbeat's own connection: a beat queued behind a busy pool would make a live worker look dead. */
   private heartbeatRunner: QueryRunner | null = null;
-  private readonly agents: { http: http.Agent; https: https.Agent };
-  private readonly lookup;
+  /** Keep-alive connections per target origin, at most `concurrency` each; made by start(), destroyed by stop(). */
+  private agent: Agent | null = null;
   /** Deliveries this worker has sent an attempt for (counts, for tests and the bench). */
   sent = 0;
 
@@ -110,17 +110,17 @@ export class DeliveryWorker {
     private readonly onEventsCreated: () => void = () => undefined,
     /** Called after a commit that queued notifications, to wake the in-process sender. */
     private readonly onNotificationsQueued: () => void = () => undefined,
-  ) {
-    this.agents = {
-      http: new http.Agent({ keepAlive: true, maxSockets: options.concurrency }),
-      https: new https.Agent({ keepAlive: true, maxSockets: options.concurrency }),
-    };
-    this.lookup = guardedLookup(options.allowPrivateTargets, options.allowedTargetCidrs);
-  }
+  ) {}
 
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.agent = createSenderAgent({
+      // The address guard on every new connection: a name that re-resolves elsewhere is caught.
+      lookup: guardedLookup(this.options.allowPrivateTargets, this.options.allowedTargetCidrs),
+      connections: this.options.concurrency,
+      sendTimeoutMs: this.options.deliveryTimeoutMs,
+    });
     if (this.options.listenUrl) void this.listen(this.options.listenUrl);
     this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatMs);
     this.loop = this.beat().then(() => this.run());
@@ -167,8 +167,9 @@ export class DeliveryWorker {
     await retireWorker(this.ds, this.workerId).catch(() => undefined);
     await this.listener?.end().catch(() => undefined);
     this.listener = null;
-    this.agents.http.destroy();
-    this.agents.https.destroy();
+    // Sends still in flight were abandoned above: their connections are cut, none is left open.
+    await this.agent?.destroy().catch(() => undefined);
+    this.agent = null;
   }
 
   /**
@@ -290,6 +291,8 @@ export class DeliveryWorker {
       throw new Error(claim.secretError);
     }
     if (!claim.targetUrl) throw new Error('the webhook has no TargetUrl');
+    const agent = this.agent;
+    if (!agent) throw new Error('the worker has stopped');
     const { body, headers } = buildSignedAttempt({
       eventId: claim.eventId,
       timestamp: new Date(claim.signalledAt),
@@ -311,7 +314,7 @@ export class DeliveryWorker {
       : await traceAttempt(
           { traceParent: claim.traceParent, targetUrl: claim.targetUrl, webhookId: claim.webhookId, attemptNumber: claim.attempts + 1, deliveryId: claim.deliveryId, eventName: claim.eventName },
           headers,
-          (sent) => sendWebhook({ url: claim.targetUrl!, headers: sent, body, timeoutMs: this.options.deliveryTimeoutMs, lookup: this.lookup }, this.agents),
+          (sent) => sendWebhook({ url: claim.targetUrl!, headers: sent, body, timeoutMs: this.options.deliveryTimeoutMs }, agent),
         );
     this.sent += 1;
     const done = finished(claim, result);

@@ -88,7 +88,7 @@ export function refuseIpLiteralTarget(targetUrl: string, allowPrivate: boolean, 
   return refusal(host, host).message;
 }
 
-/** A `lookup` for http.request that refuses non-public addresses (outside `allowedCidrs`) at connect time. */
+/** A `lookup` for the sender's connections (senderAgent.ts) that refuses non-public addresses (outside `allowedCidrs`) at connect time. */
 export function guardedLookup(allowPrivate: boolean, allowedCidrs: readonly string[] = []): net.LookupFunction | undefined {
   if (allowPrivate) return undefined;
   return ((hostname: string, options: dns.LookupOptions, callback: (...args: unknown[]) => void) => {

@@ -1,12 +1,16 @@
 /**
- * One HTTP POST of a delivery attempt: whole-request timeout, no redirects, a bounded response
- * read, and every failure returned as a result (the worker records it; nothing is thrown).
+ * One HTTP POST of a delivery attempt, over undici: whole-request timeout, no redirects, a
+ * bounded response read, and every failure returned as a result (the worker records it; nothing
+ * is thrown). Sent through a pooled dispatcher (senderAgent.ts) or, without one, on a fresh
+ * connection closed afterwards.
  */
-import * as http from 'node:http';
-import * as https from 'node:https';
+import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { StringDecoder } from 'node:string_decoder';
+import type { Dispatcher } from 'undici';
+import { describeNetworkError, isConnectionClosed } from './networkErrors';
+import { nodeStyleHeaders } from './responseHeaders';
+import { createSenderAgent } from './senderAgent';
 
 export const DEFAULT_MAX_RESPONSE_BYTES = 4096;
 
@@ -15,7 +19,11 @@ export interface SendRequest {
   headers: Record<string, string>;
   body: Buffer;
   timeoutMs: number;
-  /** DNS hook, for the address guard. Not called for IP-literal hosts: guard those separately. */
+  /**
+   * DNS hook (the address guard) for a send without a dispatcher. A pooled dispatcher has its
+   * own, for all its connections (createSenderAgent({ lookup })); giving one here as well is refused.
+   * Not called for IP-literal hosts: guard those separately.
+   */
   lookup?: net.LookupFunction;
   /** Default 4096. */
   maxResponseBytes?: number;
@@ -27,7 +35,7 @@ export interface SendResult {
   status: number | null;
   /** e.g. 'HTTP/1.1 500 Internal Server Error' */
   statusLine: string | null;
-  /** Node's lower-cased response headers. */
+  /** Lower-cased response headers, repeated ones folded as node's IncomingMessage.headers does. */
   responseHeaders: Record<string, string | string[]>;
   /** At most maxResponseBytes of the body, cut at a character boundary. */
   responseBody: string;
@@ -38,119 +46,212 @@ export interface SendResult {
   latencyMs: number;
 }
 
-/** Keep-alive agents per protocol, so one worker can reuse connections to http and https targets. */
-export interface DeliveryAgents {
-  http?: http.Agent;
-  https?: https.Agent;
-}
+type Phase = 'connecting' | 'waiting for the response' | 'reading the response body';
 
-export function sendWebhook(req: SendRequest, agent?: http.Agent | DeliveryAgents): Promise<SendResult> {
-  const started = performance.now();
-  const maxResponseBytes = Math.max(0, req.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES);
-
+/**
+ * POSTs `req.body` to `req.url` through `dispatcher` (keep-alive, pooled), or without one on a
+ * fresh connection that is closed after the response. A 3xx is a result; redirects are not followed.
+ */
+export function sendWebhook(req: SendRequest, dispatcher?: Dispatcher): Promise<SendResult> {
   return new Promise<SendResult>((resolve) => {
-    let settled = false;
-    let timer: NodeJS.Timeout | undefined;
-    let request: http.ClientRequest | undefined;
-    let response: http.IncomingMessage | undefined;
-    let phase = 'connecting';
-    let status: number | null = null;
-    let statusLine: string | null = null;
-    let responseHeaders: Record<string, string | string[]> = {};
-    const decoder = new StringDecoder('utf8');
-    let responseBody = '';
-    let bytesRead = 0;
-    let responseTruncated = false;
-
-    const finish = (error: string | null): void => {
-      if (settled) return;
-      settled = true;
-      if (timer) clearTimeout(timer);
-      resolve({
-        ok: error === null && status !== null && status >= 200 && status < 300,
-        status,
-        statusLine,
-        responseHeaders,
-        responseBody,
-        responseTruncated,
-        error,
-        latencyMs: Math.round(performance.now() - started),
-      });
-    };
-
+    const attempt = new Attempt(req, resolve);
+    if (dispatcher && req.lookup) {
+      // Fail closed: a guard that would silently not run is worse than a failed send.
+      attempt.finish('a lookup hook belongs to the dispatcher (createSenderAgent), not to a pooled send');
+      return;
+    }
+    let url: URL;
+    let headers: string[];
     try {
-      const url = new URL(req.url);
+      url = new URL(req.url);
       if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-        finish(`unsupported URL scheme '${url.protocol}' (only http: and https:)`);
+        attempt.finish(`unsupported URL scheme '${url.protocol}' (only http: and https:)`);
         return;
       }
-      const transport = url.protocol === 'https:' ? https : http;
-
-      timer = setTimeout(() => {
-        const error = `timed out after ${req.timeoutMs} ms (${phase})`;
-        finish(error);
-        // Destroying the socket stops a slow receiver from holding a connection open.
-        response?.destroy();
-        request?.destroy();
-      }, req.timeoutMs);
-
-      const options: http.RequestOptions = {
-        method: 'POST',
-        headers: { ...withoutFramingHeaders(req.headers), 'Content-Length': String(req.body.length) },
-        agent: pickAgent(agent, url.protocol),
-      };
-      if (req.lookup) options.lookup = req.lookup;
-
-      request = transport.request(url, options, (res) => {
-        response = res;
-        phase = 'reading the response body';
-        status = res.statusCode ?? null;
-        statusLine = `HTTP/${res.httpVersion} ${res.statusCode} ${res.statusMessage ?? ''}`.trimEnd();
-        responseHeaders = copyHeaders(res.headers);
-        if (settled) {
-          res.destroy();
-          return;
-        }
-        res.on('data', (chunk: Buffer) => {
-          if (settled) return;
-          const room = maxResponseBytes - bytesRead;
-          if (chunk.length > room) {
-            // A receiver may answer with megabytes we have no use for: stop reading here.
-            responseBody += decoder.write(chunk.subarray(0, room));
-            bytesRead = maxResponseBytes;
-            responseTruncated = true;
-            res.destroy();
-            finish(null);
-            return;
-          }
-          responseBody += decoder.write(chunk);
-          bytesRead += chunk.length;
-        });
-        res.on('end', () => {
-          responseBody += decoder.end();
-          finish(null);
-        });
-        res.on('error', (err) => finish(`${describeNetworkError(err)} while reading the response body`));
-        res.on('close', () => {
-          if (!res.complete) finish('connection closed while reading the response body');
-        });
-      });
-      request.on('socket', (socket) => {
-        const waiting = (): void => {
-          if (phase === 'connecting') phase = 'waiting for the response';
-        };
-        // A pooled keep-alive socket is already connected and emits no 'connect'.
-        if (socket.connecting) socket.once('connect', waiting);
-        else waiting();
-      });
-      request.on('error', (err) => finish(describeNetworkError(err)));
-      request.end(req.body);
+      headers = framedHeaders(req.headers);
     } catch (err) {
-      // Invalid URLs, header names or values, or an agent of the wrong protocol throw synchronously.
-      finish(describeNetworkError(err));
-      request?.destroy();
+      // Invalid URLs and header names or values.
+      attempt.finish(describeNetworkError(err));
+      return;
     }
+    let via = dispatcher;
+    if (via === undefined) {
+      via = createSenderAgent({ lookup: req.lookup, connections: 1, sendTimeoutMs: req.timeoutMs });
+      attempt.closeAfter = via;
+    }
+    attempt.start(via, {
+      origin: url.origin,
+      path: url.pathname + url.search,
+      method: 'POST',
+      headers,
+      // undici writes Content-Length from the Buffer itself.
+      body: req.body,
+      // The whole-request timer covers both; undici's own would fire with other texts.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      // A one-off send asks for Connection: close, so nothing is left open.
+      reset: dispatcher === undefined,
+    });
   });
+}
+
+/**
+ * The caller's headers as a flat name/value list, validated as node's client validates them
+ * (same errors, so the same texts). The transport owns the framing and the connection: a stray
+ * Content-Length or Transfer-Encoding would corrupt the body, and undici refuses the other
+ * hop-by-hop ones, which would fail every delivery of a webhook that set one.
+ */
+function framedHeaders(headers: Record<string, string>): string[] {
+  const flat: string[] = [];
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
+    validateHeaderName(name);
+    validateHeaderValue(name, value);
+    if (TRANSPORT_HEADERS.has(name.toLowerCase())) continue;
+    flat.push(name, value);
+  }
+  return flat;
+}
+
+const TRANSPORT_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'expect']);
+
+/** Given to undici when this side gives up on a request; its own error report is then ignored. */
+const ABANDONED = new Error('the sender gave up on this request');
+
+/** One send: the undici dispatch handler, the timer and the result being read. */
+class Attempt implements Dispatcher.DispatchHandler {
+  /** A one-off dispatcher, destroyed once the result is in. */
+  closeAfter: Dispatcher | null = null;
+  private readonly started = performance.now();
+  private readonly timeoutMs: number;
+  private readonly maxResponseBytes: number;
+  private phase: Phase = 'connecting';
+  private settled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private controller: Dispatcher.DispatchController | null = null;
+  private status: number | null = null;
+  private statusLine: string | null = null;
+  private responseHeaders: Record<string, string | string[]> = {};
+  private readonly chunks: Buffer[] = [];
+  private bytesRead = 0;
+  private truncated = false;
+  private complete = false;
+
+  constructor(
+    req: SendRequest,
+    private readonly resolve: (result: SendResult) => void,
+  ) {
+    this.timeoutMs = req.timeoutMs;
+    this.maxResponseBytes = Math.max(0, req.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES);
+  }
+
+  start(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions): void {
+    this.timer = setTimeout(timeOut, this.timeoutMs, this);
+    try {
+      dispatcher.dispatch(options, this);
+    } catch (err) {
+      // A destroyed dispatcher (the worker stopping) throws rather than reporting.
+      this.failed(err);
+    }
+  }
+
+  timedOut(): void {
+    this.finish(`timed out after ${this.timeoutMs} ms (${this.phase})`);
+    // Destroys the connection, so a slow receiver does not keep it. Still connecting (no
+    // controller yet): onRequestStart aborts the request once a connection is there.
+    this.controller?.abort(ABANDONED);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.settled) controller.abort(ABANDONED);
+    else this.phase = 'waiting for the response';
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
+    // 1xx (100 Continue, 103 Early Hints): the final response follows.
+    if (statusCode < 200 || this.settled) return;
+    this.phase = 'reading the response body';
+    this.status = statusCode;
+    // undici speaks HTTP/1.1 only (no h2 offered); the reason phrase is the receiver's.
+    this.statusLine = statusMessage ? `HTTP/1.1 ${statusCode} ${statusMessage}` : `HTTP/1.1 ${statusCode}`;
+    this.responseHeaders = nodeStyleHeaders(headers);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.settled) return;
+    const room = this.maxResponseBytes - this.bytesRead;
+    if (chunk.length > room) {
+      // A receiver may answer with megabytes we have no use for: stop reading here.
+      if (room > 0) this.chunks.push(chunk.subarray(0, room));
+      this.bytesRead = this.maxResponseBytes;
+      this.truncated = true;
+      this.finish(null);
+      controller.abort(ABANDONED);
+      return;
+    }
+    this.chunks.push(chunk);
+    this.bytesRead += chunk.length;
+  }
+
+  onResponseEnd(): void {
+    this.complete = true;
+    this.finish(null);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    this.failed(err);
+  }
+
+  private failed(err: unknown): void {
+    if (this.phase !== 'reading the response body') this.finish(describeNetworkError(err));
+    else if (isConnectionClosed(err)) this.finish('connection closed while reading the response body');
+    else this.finish(`${describeNetworkError(err)} while reading the response body`);
+  }
+
+  finish(error: string | null): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.timer) clearTimeout(this.timer);
+    const status = this.status;
+    this.resolve({
+      ok: error === null && status !== null && status >= 200 && status < 300,
+      status,
+      statusLine: this.statusLine,
+      responseHeaders: this.responseHeaders,
+      responseBody: this.body(),
+      responseTruncated: this.truncated,
+      error,
+      latencyMs: Math.round(performance.now() - this.started),
+    });
+    const oneOff = this.closeAfter;
+    // After the current undici callback has returned: its connection is then no longer in use.
+    if (oneOff) queueMicrotask(() => void oneOff.destroy().catch(() => undefined));
+  }
+
+  private body(): string {
+    if (this.bytesRead === 0) return '';
+    const bytes = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.bytesRead);
+    // A body cut short (truncated, timed out, dropped) may end inside a character: leave it out.
+    return bytes.toString('utf8', 0, this.complete ? bytes.length : completeUtf8Length(bytes));
+  }
+}
+
+function timeOut(attempt: Attempt): void {
+  attempt.timedOut();
+}
+
+/** The length of `bytes` without a trailing incomplete UTF-8 sequence. */
+function completeUtf8Length(bytes: Buffer): number {
+  const end = bytes.length;
+  // The last character's lead byte is at most 3 continuation bytes (10xxxxxx) back.
+  for (let i = end - 1; i >= 0 && i >= end - 4; i--) {
+    const byte = bytes[i];
+    if ((byte & 0xc0) === 0x80) continue;
+    const length = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+    return end - i >= length ? end : i;
+  }
+  return end;
 }
 
 /** The TestWebhook Message: the status line, headers and (truncated) body; or the network error. */
@@ -165,66 +266,4 @@ export function describeResult(r: SendResult): string {
   lines.push('');
   lines.push(r.responseTruncated ? `${r.responseBody}... (truncated)` : r.responseBody);
   return lines.join('\n');
-}
-
-function pickAgent(agent: http.Agent | DeliveryAgents | undefined, protocol: string): http.Agent | false {
-  if (agent && typeof (agent as http.Agent).createConnection === 'function') return agent as http.Agent;
-  const agents = agent as DeliveryAgents | undefined;
-  const chosen = protocol === 'https:' ? agents?.https : agents?.http;
-  // Without an agent, a fresh connection closed after the response: nothing is left pooled.
-  return chosen ?? false;
-}
-
-// We frame the body ourselves; a stray Content-Length or Transfer-Encoding would corrupt it.
-function withoutFramingHeaders(headers: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of Object.keys(headers)) {
-    const lower = name.toLowerCase();
-    if (lower === 'content-length' || lower === 'transfer-encoding') continue;
-    Object.defineProperty(out, name, { value: headers[name], enumerable: true, writable: true, configurable: true });
-  }
-  return out;
-}
-
-function copyHeaders(headers: http.IncomingHttpHeaders): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined) out[name] = value;
-  }
-  return out;
-}
-
-const ERROR_CODE_TEXT: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  ENOTFOUND: 'host not found',
-  EAI_AGAIN: 'DNS lookup failed',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ETIMEDOUT: 'connection timed out',
-  EPIPE: 'connection closed while sending',
-  ERR_INVALID_URL: 'invalid URL',
-  ERR_INVALID_CHAR: 'invalid header',
-  ERR_INVALID_HTTP_TOKEN: 'invalid header name',
-  ERR_TLS_CERT_ALTNAME_INVALID: 'TLS certificate does not match the host',
-  DEPTH_ZERO_SELF_SIGNED_CERT: 'TLS certificate is self-signed',
-  SELF_SIGNED_CERT_IN_CHAIN: 'TLS certificate chain is self-signed',
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'TLS certificate cannot be verified',
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'TLS certificate issuer is unknown',
-  CERT_HAS_EXPIRED: 'TLS certificate has expired',
-};
-
-function describeNetworkError(err: unknown): string {
-  // Duck-typed, not instanceof: errors from node internals can come from another realm (jest's vm).
-  if (typeof err !== 'object' || err === null || typeof (err as Error).message !== 'string') return String(err);
-  // Happy-eyeballs connects (autoSelectFamily) report one AggregateError with an empty message.
-  const inner = (err as Partial<AggregateError>).errors;
-  if (Array.isArray(inner) && inner.length > 0) return inner.map(describeNetworkError).join('; ');
-  const code = (err as NodeJS.ErrnoException).code;
-  const text = code ? ERROR_CODE_TEXT[code] : undefined;
-  const detail = (err as Error).message || code || 'unknown error';
-  if (!text) return detail;
-  // Node's messages look like 'connect ECONNREFUSED 127.0.0.1:1234': keep the code and address.
-  const syscallPrefix = /^(connect|getaddrinfo|read|write) /;
-  return `${text} (${detail.replace(syscallPrefix, '')})`;
 }

@@ -1,7 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import * as dns from 'node:dns';
 import { readFileSync } from 'node:fs';
-import * as http from 'node:http';
 import * as https from 'node:https';
 import type * as net from 'node:net';
 import * as path from 'node:path';
@@ -9,6 +8,7 @@ import { Webhook } from 'standardwebhooks';
 import { buildDeliveryHeaders } from '../../src/outbound/headers';
 import { buildPayload, serializePayload } from '../../src/outbound/payload';
 import { describeResult, sendWebhook, type SendRequest } from '../../src/outbound/httpSender';
+import { createSenderAgent } from '../../src/outbound/senderAgent';
 import { closedPort, startReceiver, type Receiver } from '../support/receiver';
 
 const BODY = Buffer.from('{"EventId":"e1","Event":"contact.created","Name":"Ærlig 😀"}', 'utf8');
@@ -268,15 +268,123 @@ describe('sendWebhook', () => {
 
   it('reuses connections through a keep-alive agent passed in', async () => {
     const target = await receiver((_req, res) => res.end('ok'));
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const agent = createSenderAgent({ connections: 1 });
     try {
       const first = await sendWebhook(request(target.url), agent);
-      const second = await sendWebhook(request(target.url), { http: agent });
+      const second = await sendWebhook(request(target.url), agent);
       expect([first.ok, second.ok]).toEqual([true, true]);
       expect(target.requests[1].remotePort).toBe(target.requests[0].remotePort);
+      expect(target.requests[0].headers.connection).toBe('keep-alive');
     } finally {
-      agent.destroy();
+      await agent.destroy();
     }
+  });
+
+  it('without an agent, sends on a fresh connection with Connection: close and leaves it closed', async () => {
+    const sockets: net.Socket[] = [];
+    const target = await receiver((_req, res) => {
+      sockets.push(res.socket!);
+      res.end('ok');
+    });
+    const first = await sendWebhook(request(target.url));
+    const second = await sendWebhook(request(target.url));
+    expect([first.ok, second.ok]).toEqual([true, true]);
+    expect(target.requests.map((r) => r.headers.connection)).toEqual(['close', 'close']);
+    expect(target.requests[1].remotePort).not.toBe(target.requests[0].remotePort);
+    await waitFor(() => sockets.every((socket) => socket.destroyed));
+  });
+
+  it("runs the agent's lookup hook on every new connection, and refuses a lookup given to a pooled send", async () => {
+    // Connection: close, so each send needs a new connection of the pool.
+    const target = await receiver((_req, res) => res.writeHead(200, { connection: 'close' }).end('ok'));
+    const looked: string[] = [];
+    const lookup = ((hostname: string, options: dns.LookupOptions, callback: (...args: unknown[]) => void) => {
+      looked.push(hostname);
+      if (looked.length > 2) return callback(Object.assign(new Error(`${hostname} now resolves to a refused address`), { code: 'EADDRBLOCKED' }));
+      if (options.all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
+      else callback(null, '127.0.0.1', 4);
+    }) as unknown as net.LookupFunction;
+    const agent = createSenderAgent({ lookup, connections: 4 });
+    try {
+      const url = `http://receiver.example.test:${target.port}/hook`;
+      const results = [];
+      for (let i = 0; i < 3; i++) results.push(await sendWebhook(request(url), agent));
+      expect(results.map((r) => [r.status, r.error])).toEqual([
+        [200, null],
+        [200, null],
+        [null, 'receiver.example.test now resolves to a refused address'],
+      ]);
+      expect(looked).toEqual(['receiver.example.test', 'receiver.example.test', 'receiver.example.test']);
+      expect(target.requests).toHaveLength(2);
+
+      const both = await sendWebhook(request(url, { lookup }), agent);
+      expect(both).toMatchObject({ ok: false, status: null });
+      expect(both.error).toMatch(/lookup hook belongs to the dispatcher/);
+      expect(target.requests).toHaveLength(2);
+    } finally {
+      await agent.destroy();
+    }
+  });
+
+  it('gives up on a send still waiting for a connection, and never sends it later', async () => {
+    let release: () => void = () => undefined;
+    const target = await receiver((req, res) => {
+      if (req.url === '/slow') release = () => res.end('slow');
+      else res.end('ok');
+    });
+    const agent = createSenderAgent({ connections: 1 });
+    try {
+      const slow = sendWebhook(request(`http://127.0.0.1:${target.port}/slow`), agent);
+      await waitFor(() => target.requests.length === 1);
+      // The pool's one connection is busy: this send waits for it, and times out waiting.
+      const queued = await sendWebhook(request(`http://127.0.0.1:${target.port}/queued`, { timeoutMs: 200 }), agent);
+      expect(queued).toMatchObject({ ok: false, status: null, error: 'timed out after 200 ms (connecting)' });
+      release();
+      expect(await slow).toMatchObject({ ok: true, responseBody: 'slow' });
+      const after = await sendWebhook(request(target.url), agent);
+      expect(after.ok).toBe(true);
+      expect(target.requests.map((r) => r.url)).toEqual(['/slow', '/hook']);
+    } finally {
+      await agent.destroy();
+    }
+  });
+
+  it('reports a receiver that closes the connection without answering as a reset', async () => {
+    const target = await receiver((_req, res) => res.socket?.end());
+    const result = await sendWebhook(request(target.url));
+    expect(result).toMatchObject({ ok: false, status: null, statusLine: null });
+    expect(result.error).toMatch(/^connection reset \(/);
+  });
+
+  it('gives response headers as node does: lower-cased, set-cookie an array, other repeats joined or first kept', async () => {
+    const target = await receiver((_req, res) => {
+      res.writeHead(200, [
+        ['X-Multi', 'a'],
+        ['X-Multi', 'b'],
+        ['Set-Cookie', 'one=1'],
+        ['Content-Type', 'text/plain'],
+        ['Content-Type', 'text/html'],
+        ['Cache-Control', 'no-store'],
+      ].flat());
+      res.end('ok');
+    });
+    const result = await sendWebhook(request(target.url));
+    expect(result.responseHeaders).toMatchObject({
+      'x-multi': 'a, b',
+      'set-cookie': ['one=1'],
+      'content-type': 'text/plain',
+      'cache-control': 'no-store',
+    });
+  });
+
+  it('leaves out hop-by-hop headers the connection owns, which undici would refuse', async () => {
+    const target = await receiver((_req, res) => res.end('ok'));
+    const headers = { ...HEADERS, Expect: '100-continue', 'Keep-Alive': 'timeout=5', Upgrade: 'h2c', Connection: 'upgrade', 'X-Kept': 'yes' };
+    const result = await sendWebhook(request(target.url, { headers }));
+    expect(result).toMatchObject({ ok: true, error: null });
+    const received = target.requests[0].headers;
+    expect([received.expect, received['keep-alive'], received.upgrade, received['x-kept']]).toEqual([undefined, undefined, undefined, 'yes']);
+    expect(received.connection).toBe('close');
   });
 
   describe('over https', () => {
@@ -284,15 +392,15 @@ describe('sendWebhook', () => {
     const cert = readFileSync(path.join(fixtures, 'localhost-cert.pem'));
     const key = readFileSync(path.join(fixtures, 'localhost-key.pem'));
 
-    it('delivers to an https target through the https agent it is given', async () => {
+    it('delivers to an https target through an agent that trusts its certificate', async () => {
       const target = await receiver((_req, res) => res.end('secure'), { cert, key });
-      const agent = new https.Agent({ ca: cert, keepAlive: true });
+      const agent = createSenderAgent({ ca: cert });
       try {
-        const result = await sendWebhook(request(target.url), { https: agent });
+        const result = await sendWebhook(request(target.url), agent);
         expect(result).toMatchObject({ ok: true, status: 200, responseBody: 'secure' });
         expect(target.requests[0].body.equals(BODY)).toBe(true);
       } finally {
-        agent.destroy();
+        await agent.destroy();
       }
     });
 
@@ -302,6 +410,34 @@ describe('sendWebhook', () => {
       expect(result).toMatchObject({ ok: false, status: null });
       expect(result.error).toMatch(/^TLS certificate is self-signed/);
       expect(target.requests).toHaveLength(0);
+    });
+
+    it("through the lookup hook, sends the URL's host name as SNI and checks the certificate against it", async () => {
+      const serverNames: string[] = [];
+      const target = await receiver((_req, res) => res.end('secure'), {
+        cert,
+        key,
+        SNICallback: (servername, done) => {
+          serverNames.push(servername);
+          done(null, undefined);
+        },
+      });
+      const lookup = ((_hostname: string, options: dns.LookupOptions, callback: (...args: unknown[]) => void) => {
+        if (options.all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
+        else callback(null, '127.0.0.1', 4);
+      }) as unknown as net.LookupFunction;
+      const agent = createSenderAgent({ ca: cert, lookup });
+      try {
+        const named = await sendWebhook(request(`https://localhost:${target.port}/hook`), agent);
+        expect(named).toMatchObject({ ok: true, responseBody: 'secure' });
+        const other = await sendWebhook(request(`https://receiver.example.test:${target.port}/hook`), agent);
+        expect(other).toMatchObject({ ok: false, status: null });
+        expect(other.error).toMatch(/^TLS certificate does not match the host/);
+        expect(serverNames).toEqual(['localhost', 'receiver.example.test']);
+        expect(target.requests).toHaveLength(1);
+      } finally {
+        await agent.destroy();
+      }
     });
   });
 
