@@ -1,5 +1,5 @@
 import { PAYLOAD_FIELD_NAMES } from '../outbound/payload';
-import { isReservedHeaderName } from '../outbound/headers';
+import { isReservedHeaderName, RESERVED_HEADER_NAMES } from '../outbound/headers';
 import { ValidationError } from './errors';
 import { flagsMax, NotifyVia, NotifyWhen, WebhookState, type AssociateRef, type FlagNames, type StringEntry, type TypedEntry, type WebhookInput } from './webhook';
 import { isInt32 } from './operations';
@@ -148,7 +148,7 @@ function validateHeaders(headers: StringEntry[] | null): void {
     }
     if (isReservedHeaderName(key)) {
       throw new ValidationError(
-        `Headers may not set ${key}: Host, Content-Length, Content-Type, Transfer-Encoding, Connection, User-Agent, X-Hook-Test, X-SuperOffice-* and webhook-* are set by the service. Remove it.`,
+        `Headers may not set ${key}: ${RESERVED_HEADER_NAMES.join(', ')}, X-SuperOffice-* and webhook-* are set by the service or by the connection. Remove it.`,
         'Headers',
       );
     }

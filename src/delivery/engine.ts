@@ -64,7 +64,7 @@ export class DeliveryEngine {
   }
 
   /**
-   * Sends a failed delivery again with a fresh attempt cycle (queue.redeliverDeliveries). The
+   * Sends a failed delivery again with a fresh attempt cycle (sql/deliveries.ts redeliverDeliveries). The
    * caller must see its webhook (application isolation): otherwise, as for a deleted webhook, it
    * does not exist.
    */

@@ -19,13 +19,19 @@ export interface DeliveryHeadersInput {
   now: Date;
 }
 
-/** Header names a webhook's own Headers may not set (validation refuses them, case-insensitively). */
+/**
+ * Header names a webhook's own Headers may not set (validation refuses them, case-insensitively):
+ * ours, the request's framing, and the hop-by-hop headers the sender (undici) refuses to send.
+ */
 export const RESERVED_HEADER_NAMES: readonly string[] = Object.freeze([
   'Host',
   'Content-Length',
   'Content-Type',
   'Transfer-Encoding',
   'Connection',
+  'Keep-Alive',
+  'Upgrade',
+  'Expect',
   'User-Agent',
   'X-Hook-Test',
 ]);

@@ -58,6 +58,9 @@ describe('buildDeliveryHeaders', () => {
           'Transfer-Encoding': 'chunked',
           Host: 'elsewhere',
           Connection: 'close',
+          'Keep-Alive': 'timeout=5',
+          Upgrade: 'websocket',
+          Expect: '100-continue',
           'x-hook-test': 'true',
           'X-Kept': 'yes',
         },
@@ -69,6 +72,9 @@ describe('buildDeliveryHeaders', () => {
     expect(lowerNames).not.toContain('transfer-encoding');
     expect(lowerNames).not.toContain('host');
     expect(lowerNames).not.toContain('connection');
+    expect(lowerNames).not.toContain('keep-alive');
+    expect(lowerNames).not.toContain('upgrade');
+    expect(lowerNames).not.toContain('expect');
     expect(lowerNames).not.toContain('x-hook-test');
     expect(headers['Content-Type']).toBe('application/json; charset=utf-8');
     expect(headers['User-Agent']).toBe('webhook-agent/0.1.0');

@@ -86,6 +86,7 @@ describe('SOAP faults and bad input', () => {
       ['an invalid ErrorsEmail', { ErrorsEmail: 'not-an-address' }, /ErrorsEmail contains/],
       ['a reserved header', { Headers: { StringKeyValuePair: [{ Key: 'X-SuperOffice-Signature', Value: 'forged' }] } }, /Headers may not set X-SuperOffice-Signature/],
       ['a Content-Type header', { Headers: { StringKeyValuePair: [{ Key: 'Content-Type', Value: 'text/plain' }] } }, /Headers may not set Content-Type/],
+      ['an Expect header (hop-by-hop: the sender cannot send it)', { Headers: { StringKeyValuePair: [{ Key: 'Expect', Value: '100-continue' }] } }, /Headers may not set Expect: .*Keep-Alive, Upgrade, Expect/],
       ['a property colliding with a payload field', { Properties: { StringObjectKeyValuePair: [{ Key: 'EventId', Value: { attributes: { 'xsi:type': 'xs:string' }, $value: 'x' } }] } }, /collides with a payload field/],
       ['State TooManyErrors', { State: 'TooManyErrors' }, /set only by the service/],
       ['an unknown WebhookId', { WebhookId: 987654 }, /no webhook with WebhookId 987654/],
