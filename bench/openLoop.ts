@@ -10,6 +10,7 @@
  * rest (the send and the receiver), so a slow claim and a slow send tell themselves apart.
  *
  * Run: npm run build && npx tsx bench/openLoop.ts   (set DATABASE_URL for a PostgreSQL server)
+ * BENCH_CPU_PROF=dir writes serve's CPU profile there.
  */
 import http from 'node:http';
 import type net from 'node:net';
@@ -152,7 +153,11 @@ async function main() {
   const database = await createTestDatabase();
   const receiver = new Receiver();
   await receiver.start();
-  const serve = await startServe({ ...database.env, ALLOW_HTTP_TARGETS: 'true', ALLOW_PRIVATE_TARGETS: 'true', RATE_LIMIT_PER_MINUTE: '1000000' });
+  const profileDir = process.env.BENCH_CPU_PROF;
+  const serve = await startServe(
+    { ...database.env, ALLOW_HTTP_TARGETS: 'true', ALLOW_PRIVATE_TARGETS: 'true', RATE_LIMIT_PER_MINUTE: '1000000' },
+    profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+  );
   const api = new Pool(serve.url, { connections: 64 });
   const direct = new Pool(new URL(receiver.url).origin, { connections: 64 });
   // Embedded: the service's own PostgreSQL server counts too (its postmaster and backends, by PSS).

@@ -19,7 +19,7 @@ import { AttemptCycle1765300000000 } from './migrations/1765300000000-AttemptCyc
 import { EventTraceParent1765400000000 } from './migrations/1765400000000-EventTraceParent';
 import { PreviousSecret1765500000000 } from './migrations/1765500000000-PreviousSecret';
 import { RateLimitBucket1765500000001 } from './migrations/1765500000001-RateLimitBucket';
-import { EventsIndexWithoutPendingList1765600000000 } from './migrations/1765600000000-EventsIndexWithoutPendingList';
+import { StablePlans1765600000000 } from './migrations/1765600000000-StablePlans';
 import { SecretBox, useSecretBox } from './secretBox';
 
 export const ENTITIES = [WebhookRow, TicketRow, EventRow, DeliveryRow, DeliveryAttemptRow];
@@ -36,7 +36,7 @@ export const MIGRATIONS = [
   EventTraceParent1765400000000,
   PreviousSecret1765500000000,
   RateLimitBucket1765500000001,
-  EventsIndexWithoutPendingList1765600000000,
+  StablePlans1765600000000,
 ];
 
 export interface Database {

@@ -164,7 +164,10 @@ describe('converting a DATA_DIR of the PGlite release', () => {
       await delivered(2);
       expect(receiver.requests[1].headers['x-superoffice-eventid']).toBe(EVENT_FAILED);
 
-      const [orders] = await queryEmbedded<{ total_calls: number; total_errors: number; registered: Date }>(dataDir, 'SELECT total_calls, total_errors, registered FROM webhook WHERE webhook_id = 1');
+      // The worker records a result a few milliseconds after the receiver answered it.
+      const readOrders = () => queryEmbedded<{ total_calls: number; total_errors: number; registered: Date }>(dataDir, 'SELECT total_calls, total_errors, registered FROM webhook WHERE webhook_id = 1');
+      let [orders] = await readOrders();
+      for (const deadline = Date.now() + 5_000; orders.total_calls < 43 && Date.now() < deadline; [orders] = await readOrders()) await new Promise((resolve) => setTimeout(resolve, 20));
       expect(orders.total_calls).toBe(43); // 41 converted + the two deliveries just made
       expect(orders.total_errors).toBe(3);
       expect(orders.registered.toISOString()).toBe('2026-11-01T10:00:00.000Z');

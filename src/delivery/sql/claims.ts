@@ -56,9 +56,11 @@ export async function claimDueDeliveries(db: Db, workerId: string, limit: number
        INSERT INTO delivery_attempt (delivery_id, webhook_id, event_id, attempt_number, attempted_at, worker, cycle)
        -- Every claim must get its attempt row, or it would be held and never sent. claim_deliveries
        -- (plpgsql) reads with fresh snapshots and may claim a delivery committed after this
-       -- statement's snapshot, which the join cannot see: such a delivery is new, cycle 1.
-       SELECT c."deliveryId"::bigint, c."webhookId", c."eventId", c.attempts + 1, now(), $1, COALESCE(d.cycle, 1)
-       FROM c LEFT JOIN delivery d ON d.delivery_id = c."deliveryId"::bigint
+       -- statement's snapshot, which the lookup cannot see: such a delivery is new, cycle 1.
+       -- A lookup per claimed row, not a join: a join's kept plan may scan the whole table.
+       SELECT c."deliveryId"::bigint, c."webhookId", c."eventId", c.attempts + 1, now(), $1,
+              COALESCE((SELECT d.cycle FROM delivery d WHERE d.delivery_id = c."deliveryId"::bigint), 1)
+       FROM c
        RETURNING delivery_id, attempt_id, attempted_at
      )
      SELECT c.*, s.attempt_id::text AS "attemptId", s.attempted_at AS "attemptedAt",
@@ -111,6 +113,7 @@ export async function releaseClaims(db: Db, workerId: string, keep: string[] = [
      ), unknown AS (
        UPDATE delivery_attempt a SET error = COALESCE($3::text, 'result unknown: worker ' || a.worker || ' stopped before recording it (the receiver may have got it)')
        FROM released r WHERE a.delivery_id = r.delivery_id AND a.outcome IS NULL AND a.error IS NULL
+         AND EXISTS (SELECT 1 FROM released) -- nothing released (nearly every beat): the attempt log is not read
        RETURNING 1
      ), wake AS (
        SELECT pg_notify('${WAKE_CHANNEL}', '') FROM (SELECT 1 FROM released WHERE status = 'pending' LIMIT 1) any_pending

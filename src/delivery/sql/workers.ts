@@ -26,6 +26,7 @@ export async function beatAndReleaseDeadClaims(db: Db, workerId: string, deadAft
      ), unknown AS (
        UPDATE delivery_attempt a SET error = 'result unknown: worker ' || a.worker || ' stopped before recording it (the receiver may have got it)'
        FROM released r WHERE a.delivery_id = r.delivery_id AND a.outcome IS NULL AND a.error IS NULL
+         AND EXISTS (SELECT 1 FROM released) -- nothing released (nearly every beat): the attempt log is not read
        RETURNING 1
      ), stray AS (
        -- A signal that saw the webhook Active and committed after it stopped or tripped left a
