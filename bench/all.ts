@@ -63,7 +63,8 @@ const AIMS: Aim[] = [
   { figure: 'REST GET /api/v1/Webhook/{id} ÷ bare route, same bytes', aim: '≥ 55%', value: (f) => ratioOf(f(/^request path/, /Webhook\/\{id\}/), 0.55) },
   { figure: 'REST GET /api/v1/Webhook/default (no database) ÷ bare', aim: '≥ 80%', value: (f) => ratioOf(f(/^request path/, /Webhook\/default/), 0.8) },
   { figure: 'deliveries/s while signalling ÷ plain undici POSTs/s', aim: '≥ 15%', value: (f) => ratioOf(f(/^delivery/, /while signalling/), 0.15) },
-  { figure: 'queue drained by one worker process ÷ undici', aim: '≥ 35%', value: (f) => ratioOf(f(/^delivery/, /drained by 1 worker/), 0.35) },
+  // Embedded: one process owns the database, so its one draining worker is serve's own.
+  { figure: 'queue drained by one worker process ÷ undici', aim: '≥ 35%', value: (f) => ratioOf(f(/^delivery/, /drained by 1 worker/) ?? f(/^delivery/, /drained by serve's in-process worker/), 0.35) },
   {
     figure: 'two worker processes ÷ one',
     aim: '≥ 1.0×',
