@@ -27,6 +27,7 @@ import { beatAndReleaseDeadClaims, retireWorker } from './sql/workers';
 import { emitStateChangeEvent } from './signal';
 import { enqueueNotifications } from '../notifications/enqueue';
 import { traceAttempt } from '../tracing';
+import { analyzeGrownTables } from '../db/tableStatistics';
 
 export interface WorkerOptions {
   /** Sends in flight at once. */
@@ -72,6 +73,8 @@ interface Finished {
 const FLUSH_DELAY_MS = 5;
 /** The least time from one claim to the next while no backlog is waiting (a backlog is claimed at once). */
 const CLAIM_INTERVAL_MS = 5;
+/** Every this many heartbeats, tables that grew get fresh planner statistics (db/tableStatistics.ts). */
+const STATISTICS_EVERY_BEATS = 5;
 const ERROR_BACKOFF_MS = 1000;
 
 export class DeliveryWorker {
@@ -97,6 +100,7 @@ export class DeliveryWorker {
   private listener: Client | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private beating: Promise<void> | null = null;
+  private beats = 0;
   /** The heartbeat's own connection: a beat queued behind a busy pool would make a live worker look dead. */
   private heartbeatRunner: QueryRunner | null = null;
   /** Keep-alive connections per target origin, at most `concurrency` each; made by start(), destroyed by stop(). */
@@ -180,7 +184,17 @@ export class DeliveryWorker {
    */
   private beat(): Promise<void> {
     this.beating ??= this.heartbeatConnection()
-      .then((runner) => beatAndReleaseDeadClaims(runner.manager, this.workerId, this.options.deadAfterMs))
+      .then(async (runner) => {
+        const released = await beatAndReleaseDeadClaims(runner.manager, this.workerId, this.options.deadAfterMs);
+        if (++this.beats % STATISTICS_EVERY_BEATS === 0) {
+          // After the beat, on its connection: statistics never hold a heartbeat back.
+          await analyzeGrownTables(runner.manager).then(
+            (analyzed) => analyzed.length > 0 && this.logger.debug({ analyzed }, 'refreshed planner statistics of tables that grew'),
+            (error: unknown) => this.logger.warn({ err: (error as Error).message }, 'refreshing planner statistics failed; autovacuum does it later'),
+          );
+        }
+        return released;
+      })
       .then(
         (released) => {
           if (released === 0) return;
