@@ -15,7 +15,7 @@
  * BENCH_CPU_PROF=dir writes a CPU profile of every serve and worker process there (node --cpu-prof).
  */
 import { emitSummary } from './load';
-import { freePort, peakRssMb, stop } from './processes';
+import { peakRssMb, startServe as startBenchServe, stop } from './processes';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -120,32 +120,8 @@ interface Serve {
 }
 
 async function startServe(env: Record<string, string>, firstStart = true): Promise<Serve> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [...PROFILE_ARGS, CLI, 'serve'], {
-    env: { ...process.env, ...SERVICE_ENV, ...env, PORT: String(port), BOOTSTRAP_TICKET: 'true' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`serve exited with ${code}:\n${out}`))));
-  exited.catch(() => undefined);
-  // The first start of a database prints a bootstrap ticket; a restart only starts listening.
-  for (;;) {
-    const match = /First start:.*\n\s*\n\s+(\S+)\s*\n/.exec(out);
-    if (match || (!firstStart && (await canConnect(port)))) return { child, soapUrl: `http://127.0.0.1:${port}${SOAP_PATH}`, ticket: match?.[1] ?? '' };
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 50))]);
-  }
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
+  const serve = await startBenchServe({ ...SERVICE_ENV, ...env }, PROFILE_ARGS, { firstStart });
+  return { child: serve.child, soapUrl: `${serve.url}${SOAP_PATH}`, ticket: serve.ticket };
 }
 
 function startWorker(env: Record<string, string>): ChildProcess {

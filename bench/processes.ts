@@ -35,8 +35,13 @@ export interface ServeProcess {
   ticket: string;
 }
 
-/** `serve` on a fresh database (env holds DATABASE_URL or DATA_DIR); resolves once it prints its bootstrap ticket. */
-export async function startServe(env: Record<string, string>, nodeArgs: string[] = []): Promise<ServeProcess> {
+/**
+ * `serve` on a fresh database (env holds DATABASE_URL or DATA_DIR); resolves once it prints its
+ * bootstrap ticket. `firstStart: false` (a restart on the same database, no ticket printed, '' in
+ * `ticket`): once it accepts connections.
+ */
+export async function startServe(env: Record<string, string>, nodeArgs: string[] = [], options: { firstStart?: boolean } = {}): Promise<ServeProcess> {
+  const firstStart = options.firstStart ?? true;
   if (!fs.existsSync(CLI)) throw new Error('dist/cli.js is missing: run `npm run build` first (npm run bench does).');
   const port = await freePort();
   // BENCH_NODE_ARGS compares node flags (e.g. --max-semi-space-size=4) under the same harness.
@@ -51,14 +56,25 @@ export async function startServe(env: Record<string, string>, nodeArgs: string[]
   exited.catch(() => undefined);
   for (;;) {
     const match = /First start:.*\n\s*\n\s+(\S+)\s*\n/.exec(out);
-    if (match) {
+    if (match || (!firstStart && (await canConnect(port)))) {
       // Whatever serve logs from now on is drained, never buffered here.
       child.stdout!.removeAllListeners('data');
       child.stdout!.resume();
-      return { child, url: `http://127.0.0.1:${port}`, ticket: match[1] };
+      return { child, url: `http://127.0.0.1:${port}`, ticket: match?.[1] ?? '' };
     }
     await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 50))]);
   }
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 /** The bare baseline (bench/bareServer.ts) answering `body`; its URL is `${url}/bare`. */

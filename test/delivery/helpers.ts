@@ -1,4 +1,5 @@
 /** Shared parts of the delivery tests: a signature-checking receiver, webhook creation, waiting. */
+import type { ChildProcess } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { signSuperOffice } from '../../src/outbound/signer';
@@ -124,4 +125,16 @@ export function failIfEventLoopStalls(what: string, limitMs = 15_000): () => voi
     clearInterval(heartbeat);
     void watcher.terminate();
   };
+}
+
+/** After a test: kills the worker processes it started (SIGKILL, waited for), then closes its in-process engines and receivers. */
+export async function stopStarted(children: ChildProcess[], engines: Array<{ close(): Promise<void> }>, receivers: Array<{ close(): Promise<void> }>): Promise<void> {
+  for (const child of children.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+  }
+  await Promise.all(engines.splice(0).map((e) => e.close()));
+  await Promise.all(receivers.splice(0).map((r) => r.close()));
 }

@@ -15,7 +15,7 @@ import { claimDueDeliveries } from '../../src/delivery/sql/claims';
 import { settleDeliveries } from '../../src/delivery/sql/deliveries';
 import { createLogger } from '../../src/logger';
 import { databaseAdmin, startTestService, type TestService } from '../support/testService';
-import { ACTOR, createWebhook, failIfEventLoopStalls, sleep, startCheckingReceiver, waitFor, type CheckingReceiver } from './helpers';
+import { ACTOR, createWebhook, failIfEventLoopStalls, sleep, startCheckingReceiver, waitFor, type CheckingReceiver, stopStarted } from './helpers';
 
 const CLI = path.resolve(__dirname, '../../dist/cli.js');
 
@@ -118,14 +118,7 @@ describe('many workers on one database', () => {
 
   afterEach(async () => {
     stopWatching();
-    for (const child of children.splice(0)) {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await new Promise((resolve) => child.once('exit', resolve));
-      }
-    }
-    await Promise.all(engines.splice(0).map((e) => e.close()));
-    await Promise.all(receivers.splice(0).map((r) => r.close()));
+    await stopStarted(children, engines, receivers);
     await t?.stop();
   });
 

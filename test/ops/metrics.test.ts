@@ -5,18 +5,7 @@ import { settleDeliveries } from '../../src/delivery/sql/deliveries';
 import { ACTOR, createWebhook, SECRET, startCheckingReceiver, waitFor, type CheckingReceiver } from '../delivery/helpers';
 import { call, createSoapClient } from '../support/soapClient';
 import { startTestService, type TestService } from '../support/testService';
-
-/** `name{a="x",b="y"} value` lines into a map keyed by the line's name and labels as written. */
-function parseMetrics(text: string): Map<string, number> {
-  const values = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const match = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (!match) throw new Error(`not a Prometheus sample line: ${line}`);
-    values.set(`${match[1]}${match[2] ?? ''}`, Number(match[3]));
-  }
-  return values;
-}
+import { parseMetrics } from '../support/workerProcess';
 
 describe('GET /metrics', () => {
   let t: TestService;
