@@ -4,12 +4,15 @@
  * Run: npm run build && npx tsx bench/cpuShare.ts   (set DATABASE_URL for a PostgreSQL server)
  * BENCH_SECONDS (5); BENCH_ONLY picks the figures as in bench/requestPath.ts; BENCH_CPU_PROF=dir
  * writes serve's CPU profile (read it with bench/profileSummary.ts --window BENCH_SECONDS).
+ * Each figure also drives a bare express route answering the same bytes (bench/bareServer.ts) and
+ * prints its CPU per request: serve's µs over the bare route's is the request path's own cost, and
+ * far steadier on a noisy machine than a ratio of requests per second.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { createTestDatabase } from '../test/support/testDatabase';
-import { startServe, stop } from './processes';
+import { startBare, startServe, stop } from './processes';
 import { runWrk, type WrkRequest } from './wrk';
 
 const TNS = 'http://www.superoffice.net/ws/crm/NetServer/Services88';
@@ -52,6 +55,21 @@ const envelope = (ticket: string, body: string) =>
 
 const SAVE_STOPPED = `<SaveWebhook xmlns="${TNS}"><Webhook><WebhookId>0</WebhookId><Name>cpu</Name><Events xmlns:a="http://schemas.microsoft.com/2003/10/Serialization/Arrays"><a:string>contact.created</a:string></Events><TargetUrl>https://example.invalid/hook</TargetUrl><State>Stopped</State></Webhook></SaveWebhook>`;
 
+/** CPU µs per request of a bare express route answering what serve answers to `request`. */
+async function bareMicrosPerRequest(request: WrkRequest): Promise<number> {
+  const answer = await fetch(request.url, { method: request.method, headers: request.headers, body: request.body });
+  const bare = await startBare(await answer.text(), answer.headers.get('content-type') ?? 'text/plain');
+  try {
+    const driven = { ...request, url: bare.url };
+    await runWrk(driven, { seconds: 1, connections: 16 });
+    const before = cpuSeconds([bare.child.pid!]);
+    const result = await runWrk(driven, { seconds: SECONDS, connections: 16 });
+    return ((cpuSeconds([bare.child.pid!]) - before) * 1e6) / (result.requestsPerSecond * SECONDS);
+  } finally {
+    await stop(bare.child);
+  }
+}
+
 async function main() {
   const database = await createTestDatabase();
   const profileDir = process.env.BENCH_CPU_PROF;
@@ -73,8 +91,8 @@ async function main() {
       { name: 'REST GET /Webhook/default', request: { url: `${serve.url}/api/v1/Webhook/default`, method: 'GET' as const, headers: { authorization: `Bearer ${serve.ticket}` } } },
     ];
     const cases = all.filter((c) => !process.env.BENCH_ONLY || c.name.includes(process.env.BENCH_ONLY));
-    console.log(`| figure | req/s | errors | serve µs/req | postgres µs/req | wrk and idle µs/req (${CORES} cores) |`);
-    console.log('|---|---:|---:|---:|---:|---:|');
+    console.log(`| figure | req/s | errors | serve µs/req | postgres µs/req | wrk and idle µs/req (${CORES} cores) | bare route µs/req | serve ÷ bare CPU |`);
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const c of cases) {
       await runWrk(c.request, { seconds: 1, connections: 16 });
       const pg = postgresPids();
@@ -85,7 +103,8 @@ async function main() {
       const us = (s: number) => ((s * 1e6) / requests).toFixed(0);
       const serveS = after.serve - before.serve;
       const pgS = after.pg - before.pg;
-      console.log(`| ${c.name} | ${result.requestsPerSecond.toFixed(0)} | ${result.errors} | ${us(serveS)} | ${us(pgS)} | ${us(CORES * SECONDS - serveS - pgS)} |`);
+      const bareUs = await bareMicrosPerRequest(c.request);
+      console.log(`| ${c.name} | ${result.requestsPerSecond.toFixed(0)} | ${result.errors} | ${us(serveS)} | ${us(pgS)} | ${us(CORES * SECONDS - serveS - pgS)} | ${bareUs.toFixed(0)} | ${((serveS * 1e6) / requests / bareUs).toFixed(2)}× |`);
     }
   } finally {
     await stop(serve.child);

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { RequestRateLimiter } from './rateLimit';
 import { UnauthorizedError } from './errors';
-import { identifyTicket } from './tickets';
+import { identifyTicket, recentlyAcceptedTicket, type TicketIdentity } from './tickets';
 import type { AssociateRef } from './webhook';
 
 /**
@@ -37,7 +37,7 @@ export function callerContext(who: Caller): CallerContext {
 /** An absent or blank token is no application (.NET proxies send an empty ApplicationToken header). */
 export function hashApplicationToken(token: string | null | undefined): string | null {
   const trimmed = token?.trim();
-  return trimmed ? crypto.createHash('sha256').update(trimmed, 'utf8').digest('hex') : null;
+  return trimmed ? crypto.hash('sha256', trimmed, 'hex') : null;
 }
 
 /** May this caller see a webhook owned by `owner` (an application hash, or null)? */
@@ -61,6 +61,22 @@ export function listScope(caller: CallerContext | undefined): string | null {
 export async function identifyCaller(ds: DataSource, limiter: RequestRateLimiter, ticket: string | null, applicationToken: string | null): Promise<CallerContext> {
   const identity = await identifyTicket(ds, ticket);
   await limiter.take(identity.ticketHash);
+  return callerOfIdentity(identity, applicationToken);
+}
+
+/**
+ * identifyCaller without waiting, for the common case of a busy caller: its ticket accepted
+ * within the TTL and a token of its rate limit already reserved in this process. undefined: take
+ * the asynchronous identifyCaller (which also throws what this one cannot decide).
+ * Saves every request the promises and microtask turns of the general path.
+ */
+export function identifyCallerNow(limiter: RequestRateLimiter, ticket: string | null, applicationToken: string | null): CallerContext | undefined {
+  const identity = recentlyAcceptedTicket(ticket);
+  if (!identity || !limiter.takeNow(identity.ticketHash)) return undefined;
+  return callerOfIdentity(identity, applicationToken);
+}
+
+function callerOfIdentity(identity: TicketIdentity, applicationToken: string | null): CallerContext {
   const sent = hashApplicationToken(applicationToken);
   if (identity.application === null) return { associate: identity.associate, application: sent };
   if (sent !== null && !canAccess({ associate: identity.associate, application: identity.application }, sent)) {

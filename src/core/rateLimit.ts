@@ -66,6 +66,25 @@ export class RequestRateLimiter {
     }
   }
 
+  /**
+   * Takes one request from `key`'s bucket if that needs no waiting: true when taken; false when
+   * only take() can decide (a reservation to make, or a refusal to throw).
+   */
+  takeNow(key: string): boolean {
+    if (this.perMinute <= 0) return true;
+    const now = this.now();
+    if (!this.reserve) {
+      const bucket = this.buckets.get(key);
+      if (!bucket || bucket.tokens + (now - bucket.at) * (this.perMinute / 60_000) < 1) return false;
+      this.takeLocal(key);
+      return true;
+    }
+    const state = this.reserved.get(key);
+    if (!state || state.deniedUntil > now || state.tokens < 1 || state.expiresAt <= now) return false;
+    state.tokens -= 1;
+    return true;
+  }
+
   private async refill(key: string, state: Reserved): Promise<void> {
     const started = this.now();
     state.chunk = started - state.lastRefillAt < RESERVATION_TTL_MS ? Math.min(this.maxChunk, state.chunk * 2) : 1;

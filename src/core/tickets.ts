@@ -12,7 +12,8 @@ import type { AssociateRef } from './webhook';
 const TICKET_PREFIX = 'wat_';
 
 export function hashTicket(ticket: string): string {
-  return crypto.createHash('sha256').update(ticket, 'utf8').digest('hex');
+  // One-shot: no Hash object per call (every request hashes its ticket).
+  return crypto.hash('sha256', ticket, 'hex');
 }
 
 /** `applicationHash`: the application the ticket is bound to (see core/caller.ts); null for an operator. */
@@ -46,6 +47,14 @@ const accepted = new Map<string, { who: TicketIdentity; until: number }>();
 
 export async function authenticate(ds: DataSource, ticket: string | null | undefined): Promise<AssociateRef> {
   return (await identifyTicket(ds, ticket)).associate;
+}
+
+/** The identity of a ticket accepted within the TTL, without a database round trip; undefined: ask identifyTicket. */
+export function recentlyAcceptedTicket(ticket: string | null | undefined): TicketIdentity | undefined {
+  const trimmed = ticket?.trim();
+  if (!trimmed) return undefined;
+  const cached = accepted.get(hashTicket(trimmed));
+  return cached && cached.until > Date.now() ? cached.who : undefined;
 }
 
 export async function identifyTicket(ds: DataSource, ticket: string | null | undefined): Promise<TicketIdentity> {

@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { DataSource } from 'typeorm';
-import { identifyCaller, type CallerContext } from '../core/caller';
+import { identifyCaller, identifyCallerNow, type CallerContext } from '../core/caller';
 import { UnauthorizedError } from '../core/errors';
 import { ticketFromAuthorization } from '../core/operations';
 import type { RequestRateLimiter } from '../core/rateLimit';
@@ -17,17 +17,33 @@ const challenge = (error: string) => `Bearer realm="webhook-agent"${error}, SOTi
 export { ticketFromAuthorization };
 
 export function requireTicket(ds: DataSource, rateLimiter: RequestRateLimiter) {
-  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+  const refused = (req: Request, error: unknown, next: NextFunction): void => {
+    if (!(error instanceof UnauthorizedError)) return next(error);
+    const sent = req.headers.authorization !== undefined;
+    // RFC 6750: a sent but rejected token is invalid_token; a missing one gets the bare challenge.
+    next(new HttpError(401, error.name, error.message, null, { 'WWW-Authenticate': challenge(sent ? ', error="invalid_token"' : '') }));
+  };
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const ticket = ticketFromAuthorization(req.headers.authorization);
+    const appToken = req.headers['so-apptoken'];
+    const application = typeof appToken === 'string' ? appToken : null;
     try {
-      const appToken = req.headers['so-apptoken'];
-      res.locals.caller = await identifyCaller(ds, rateLimiter, ticketFromAuthorization(req.headers.authorization), typeof appToken === 'string' ? appToken : null);
-      next();
+      // A busy caller's ticket and rate limit are known in this process: no promise, no wait.
+      const known = identifyCallerNow(rateLimiter, ticket, application);
+      if (known) {
+        res.locals.caller = known;
+        return next();
+      }
     } catch (error) {
-      if (!(error instanceof UnauthorizedError)) return next(error);
-      const sent = req.headers.authorization !== undefined;
-      // RFC 6750: a sent but rejected token is invalid_token; a missing one gets the bare challenge.
-      next(new HttpError(401, error.name, error.message, null, { 'WWW-Authenticate': challenge(sent ? ', error="invalid_token"' : '') }));
+      return refused(req, error, next);
     }
+    identifyCaller(ds, rateLimiter, ticket, application).then(
+      (caller) => {
+        res.locals.caller = caller;
+        next();
+      },
+      (error: unknown) => refused(req, error, next),
+    );
   };
 }
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import * as soap from 'soap';
-import { identifyCaller } from '../core/caller';
+import { identifyCaller, identifyCallerNow } from '../core/caller';
 import { RateLimitedError } from '../core/errors';
 import { OPERATION_NAMES, OPERATIONS, runOperation, ticketFromAuthorization, type OperationName, type OperationResults } from '../core/operations';
 import { outageLog } from '../db/transientErrors';
@@ -76,7 +76,9 @@ export async function mountSoapService(app: Express, deps: SoapDependencies): Pr
   for (const name of OPERATION_NAMES) {
     port[name] = async (args: unknown, _callback: unknown, headers: unknown, req: Request, res: Response) => {
       try {
-        const caller = await identifyCaller(deps.ds, deps.rateLimiter, ticketFrom(headers, req), applicationTokenFrom(headers));
+        const ticket = ticketFrom(headers, req);
+        const applicationToken = applicationTokenFrom(headers);
+        const caller = identifyCallerNow(deps.rateLimiter, ticket, applicationToken) ?? (await identifyCaller(deps.ds, deps.rateLimiter, ticket, applicationToken));
         const result = await runOperation(name, manager, operationArguments(name, args), caller);
         const body = (responseXml[name] as (result: unknown) => string | null)(result);
         return body === null ? {} : { $xml: body };

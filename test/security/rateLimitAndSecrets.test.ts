@@ -66,6 +66,39 @@ describe('RequestRateLimiter', () => {
     await expect(limiter.take('other')).resolves.toBeUndefined();
   });
 
+  it('takeNow spends the same budget without waiting, and leaves reservations and refusals to take()', async () => {
+    let now = 0;
+    const reservations: number[] = [];
+    let shared = 6; // the database's bucket: 6 tokens, no refill within this test
+    const limiter = new RequestRateLimiter(360, async (_key, _capacity, _perSecond, want) => {
+      reservations.push(want);
+      const granted = Math.min(want, shared);
+      shared -= granted;
+      return { granted, retryAfterMs: granted === 0 ? 500 : 0 };
+    }, () => now);
+    expect(limiter.takeNow('k')).toBe(false); // nothing reserved yet: only take() may ask the database
+    await limiter.take('k'); // reserves a chunk of 1 and spends it
+    expect(limiter.takeNow('k')).toBe(false);
+    await limiter.take('k'); // within a second: the chunk doubles to 2, one spent
+    expect(limiter.takeNow('k')).toBe(true); // the second token of that chunk
+    expect(limiter.takeNow('k')).toBe(false);
+    await limiter.take('k'); // chunk 4: three left over, spent without the database
+    expect([limiter.takeNow('k'), limiter.takeNow('k'), limiter.takeNow('k'), limiter.takeNow('k')]).toEqual([true, true, false, false]);
+    expect(reservations).toEqual([1, 2, 4]);
+    await expect(limiter.take('k')).rejects.toThrow(RateLimitedError); // the shared bucket is empty
+    expect(limiter.takeNow('k')).toBe(false); // refused: take() throws it, takeNow never does
+    now += 1001; // reserved tokens expire unspent: never used past their second
+    expect(limiter.takeNow('k')).toBe(false);
+
+    const local = new RequestRateLimiter(2, null, () => now);
+    expect(local.takeNow('k')).toBe(false); // no bucket yet
+    await local.take('k');
+    expect(local.takeNow('k')).toBe(true);
+    expect(local.takeNow('k')).toBe(false);
+    await expect(local.take('k')).rejects.toThrow(RateLimitedError);
+    expect(new RequestRateLimiter(0).takeNow('k')).toBe(true);
+  });
+
   it('is off at 0, and the default is 600 a minute', async () => {
     const off = new RequestRateLimiter(0);
     for (let i = 0; i < 10_000; i++) await off.take('k');
