@@ -11,7 +11,8 @@
  * database; and on the server, a queue of already-signalled events drained by 1 and by 2
  * `worker` processes. Peak RSS is the service's (and the workers') VmHWM.
  *
- * Run: npm run build && npm run bench:delivery   (BENCH_EVENTS=2000 for a quick run)
+ * Run: npm run build && npm run bench:delivery   (BENCH_EVENTS=2000 for a quick run; BENCH_ONLY=signalling
+ * or drained for those rows alone; BENCH_DIST=dir runs another build)
  * BENCH_CPU_PROF=dir writes a CPU profile of every serve and worker process there (node --cpu-prof).
  */
 import { emitSummary } from './load';
@@ -33,7 +34,9 @@ const CONCURRENCY = 32; // the worker's default WORKER_CONCURRENCY
 const SIGNAL_CONCURRENCY = 16;
 const TNS = 'http://www.superoffice.net/ws/crm/NetServer/Services88';
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
-const CLI = path.resolve(__dirname, '../dist/cli.js');
+const CLI = path.resolve(__dirname, '..', process.env.BENCH_DIST ?? 'dist', 'cli.js');
+/** BENCH_ONLY=signalling or BENCH_ONLY=drained runs only those rows (comparing builds in one sitting). */
+const only = (kind: 'signalling' | 'drained') => !process.env.BENCH_ONLY || process.env.BENCH_ONLY === kind;
 /** The receiver is on 127.0.0.1 over http; the bench's own calls must not be rate-limited. */
 const SERVICE_ENV = { LOG_LEVEL: 'warn', ALLOW_HTTP_TARGETS: 'true', ALLOW_PRIVATE_TARGETS: 'true', RATE_LIMIT_PER_MINUTE: '0' };
 const STALL_MS = 30_000;
@@ -326,12 +329,12 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     if (server) {
-      rows.push(await servedWhileSignalling(receiver, true));
-      rows.push(await drained(receiver, true, 1));
-      rows.push(await drained(receiver, true, 2));
+      if (only('signalling')) rows.push(await servedWhileSignalling(receiver, true));
+      if (only('drained')) rows.push(await drained(receiver, true, 1));
+      if (only('drained')) rows.push(await drained(receiver, true, 2));
     }
-    rows.push(await servedWhileSignalling(receiver, false));
-    rows.push(await drained(receiver, false, 1));
+    if (only('signalling')) rows.push(await servedWhileSignalling(receiver, false));
+    if (only('drained')) rows.push(await drained(receiver, false, 1));
     const limit = await baseline(receiver);
 
     const fmt = (n: number | null, digits = 0) => (n === null ? '-' : n.toFixed(digits));

@@ -14,6 +14,7 @@ import { findDelivery, holdOpenDeliveries, redeliverDeliveries, redeliverFailedS
 import { emitStateChangeEvent, recordEvent, signalAudience, validateSignal, type SignalledEvent } from './signal';
 import { purgeExpired, RetentionLoop } from './retention';
 import { DeliveryWorker } from './worker';
+import { ListenerWakeup } from './wakeListeners';
 import { NotificationSender } from '../notifications/sender';
 import { traceSignal } from '../tracing';
 import type { PurgeCounts } from './sql/retention';
@@ -26,12 +27,16 @@ export class DeliveryEngine {
   private manager: WebhookManager | null = null;
   /** Set before startWorker to count attempts for GET /metrics. */
   metrics: DeliveryMetrics | null = null;
+  /** Other processes' workers hear of signals through this, after each signal's commit. */
+  private readonly listeners: ListenerWakeup;
 
   constructor(
     private readonly ds: DataSource,
     private readonly config: Config,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.listeners = new ListenerWakeup(ds, logger);
+  }
 
   /** Hooks SignalEvent and state changes of the manager into this engine. */
   attach(manager: WebhookManager): this {
@@ -46,9 +51,17 @@ export class DeliveryEngine {
     validateSignal(eventName, primaryKey, data);
     const { associate, application } = callerContext(caller);
     const signalled = await traceSignal(eventName, (traceParent) =>
-      recordEvent(this.ds, eventName, primaryKey, data, associate.associateId, signalAudience(application), { traceParent, holdForTooManyErrors: this.config.holdDeliveriesWhileTooManyErrors }),
+      recordEvent(this.ds, eventName, primaryKey, data, associate.associateId, signalAudience(application), {
+        traceParent,
+        holdForTooManyErrors: this.config.holdDeliveriesWhileTooManyErrors,
+        notifyAtCommit: false,
+      }),
     );
-    if (signalled.deliveries > 0) this.wakeSoon();
+    if (signalled.deliveries > 0) {
+      this.wakeSoon();
+      // Workers of other processes, if any are alive (or this process has no worker to know it).
+      if (!this.worker || this.worker.otherWorkersAlive) this.listeners.request();
+    }
     return signalled;
   }
 
@@ -135,7 +148,7 @@ export class DeliveryEngine {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.worker?.stop(), this.retention?.stop(), this.notifications?.stop()]);
+    await Promise.all([this.worker?.stop(), this.retention?.stop(), this.notifications?.stop(), this.listeners.settled()]);
   }
 }
 

@@ -59,6 +59,8 @@ export interface RecordOptions {
   traceParent?: string | null;
   /** Keep deliveries for TooManyErrors webhooks, held (HOLD_DELIVERIES_WHILE_TOO_MANY_ERRORS); default true. */
   holdForTooManyErrors?: boolean;
+  /** NOTIFY listening workers at commit (default true); false: the caller wakes them after its commit. */
+  notifyAtCommit?: boolean;
 }
 
 /** Stores the event and its deliveries in one statement (one transaction); returns its EventId. */
@@ -76,6 +78,7 @@ export async function recordEvent(
     db,
     { eventId, name: eventName, primaryKey, data: data && data.length > 0 ? data : null, associateId, audience, traceParent: options.traceParent ?? null },
     options.holdForTooManyErrors ?? true,
+    options.notifyAtCommit ?? true,
   );
   return { eventId, deliveries };
 }

@@ -107,6 +107,11 @@ export class DeliveryWorker {
   private agent: Agent | null = null;
   /** Deliveries this worker has sent an attempt for (counts, for tests and the bench). */
   sent = 0;
+  /**
+   * Whether another worker was alive at the last heartbeat (true until the first says otherwise):
+   * a process whose own worker is the only one need not NOTIFY anyone of its signals.
+   */
+  otherWorkersAlive = true;
 
   constructor(
     private readonly ds: DataSource,
@@ -185,7 +190,8 @@ export class DeliveryWorker {
   private beat(): Promise<void> {
     this.beating ??= this.heartbeatConnection()
       .then(async (runner) => {
-        const released = await beatAndReleaseDeadClaims(runner.manager, this.workerId, this.options.deadAfterMs);
+        const { released, otherWorkers } = await beatAndReleaseDeadClaims(runner.manager, this.workerId, this.options.deadAfterMs);
+        this.otherWorkersAlive = otherWorkers > 0;
         if (++this.beats % STATISTICS_EVERY_BEATS === 0) {
           // After the beat, on its connection: statistics never hold a heartbeat back.
           await analyzeGrownTables(runner.manager).then(

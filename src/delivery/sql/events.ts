@@ -19,10 +19,12 @@ export type EventAudience = 'everyone' | { application: string | null };
 
 /**
  * Stores an event and one pending delivery per Active webhook subscribed to its name (the GIN
- * index answers `events @> ARRAY[name]`) within its audience, in one statement; notifies
- * listening workers at commit.
+ * index answers `events @> ARRAY[name]`) within its audience, in one statement.
+ * `notifyAtCommit`: NOTIFY listening workers in this transaction (a state change inside a save's
+ * transaction); SignalEvent, which commits at once, wakes them afterwards instead
+ * (delivery/wakeListeners.ts says why).
  */
-export async function insertEventWithDeliveries(db: Db, event: NewEvent, holdForTooManyErrors = true): Promise<number> {
+export async function insertEventWithDeliveries(db: Db, event: NewEvent, holdForTooManyErrors = true, notifyAtCommit = true): Promise<number> {
   const [row] = await select<{ deliveries: number }>(
     db,
     // State 1 Active: pending. State 3 TooManyErrors (unless $6 is false): held, sent once it is Active again.
@@ -36,7 +38,7 @@ export async function insertEventWithDeliveries(db: Db, event: NewEvent, holdFor
          AND ($8::bool OR w.application_hash IS NOT DISTINCT FROM $9::text)
        RETURNING status
      ), wake AS (
-       SELECT pg_notify('${WAKE_CHANNEL}', '') FROM (SELECT 1 FROM d WHERE status = 'pending' LIMIT 1) any_delivery
+       SELECT pg_notify('${WAKE_CHANNEL}', '') FROM (SELECT 1 FROM d WHERE status = 'pending' AND $10::bool LIMIT 1) any_delivery
      )
      SELECT (SELECT count(*) FROM d WHERE status = 'pending')::int AS deliveries, (SELECT count(*) FROM wake)::int AS woken`,
     [
@@ -49,6 +51,7 @@ export async function insertEventWithDeliveries(db: Db, event: NewEvent, holdFor
       event.traceParent ?? null,
       event.audience === 'everyone',
       event.audience === 'everyone' ? null : event.audience.application,
+      notifyAtCommit,
     ],
   );
   return row.deliveries;

@@ -6,10 +6,10 @@ import { type Db, select, WAKE_CHANNEL } from './statements';
  * heartbeat is older than `deadAfterMs` (or, for a claim whose worker has no row, whose lease
  * ran out): due at once and ahead of their webhook's backlog (run_at = created_at), their logged
  * attempts marked "result unknown". Also holds stray pending deliveries of webhooks that are not
- * Active. Returns how many claims it released.
+ * Active. Returns how many claims it released, and how many other workers are alive.
  */
-export async function beatAndReleaseDeadClaims(db: Db, workerId: string, deadAfterMs: number): Promise<number> {
-  const [row] = await select<{ released: number }>(
+export async function beatAndReleaseDeadClaims(db: Db, workerId: string, deadAfterMs: number): Promise<{ released: number; otherWorkers: number }> {
+  const [row] = await select<{ released: number; otherWorkers: number }>(
     db,
     `WITH beat AS (
        INSERT INTO delivery_worker (worker_id) VALUES ($1) ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = now()
@@ -38,10 +38,11 @@ export async function beatAndReleaseDeadClaims(db: Db, workerId: string, deadAft
        SELECT pg_notify('${WAKE_CHANNEL}', '') FROM (SELECT 1 FROM released WHERE status = 'pending' LIMIT 1) any_pending
      )
      SELECT (SELECT count(*) FROM released)::int AS released, (SELECT count(*) FROM beat)::int AS beat,
-            (SELECT count(*) FROM unknown)::int AS unknown, (SELECT count(*) FROM stray)::int AS held, (SELECT count(*) FROM wake)::int AS woken`,
+            (SELECT count(*) FROM unknown)::int AS unknown, (SELECT count(*) FROM stray)::int AS held, (SELECT count(*) FROM wake)::int AS woken,
+            (SELECT count(*) FROM delivery_worker WHERE worker_id <> $1 AND heartbeat_at >= now() - $2::int * interval '1 millisecond')::int AS "otherWorkers"`,
     [workerId, deadAfterMs],
   );
-  return row.released;
+  return { released: row.released, otherWorkers: row.otherWorkers };
 }
 
 /** A worker that stopped cleanly leaves the heartbeat table. */
