@@ -44,7 +44,7 @@ Commands:
   redeliver <deliveryId>                  send a failed delivery again (same EventId)
   redeliver --webhook N --since <ISO time>
                                           send a webhook's failed deliveries since then again
-  purge [--dry-run]                       delete events, deliveries and attempts past their retention now
+  purge [--dry-run]                       delete events, deliveries, attempts and notifications past their retention now
   secrets reencrypt                       rewrite every stored Secret with the newest SECRET_ENCRYPTION_KEY
 
 Every command takes --help.

@@ -329,10 +329,11 @@ const PURGE_HELP = `Usage: webhook-agent purge [--dry-run]
 Deletes what is past its retention now (as the background purge of serve and worker does every
 RETENTION_INTERVAL_MS): events, succeeded and cancelled deliveries and attempt-log rows older than
 RETENTION_DAYS (default 30); failed deliveries and their attempts older than FAILED_RETENTION_DAYS
-(default 90). Pending and held deliveries, and their events, are never purged. Deletes in batches
-of 500 rows; safe while the service runs.
+(default 90); notifications (emails sent or given up on, in-app ones) older than RETENTION_DAYS.
+Pending and held deliveries, their events, and emails still to send are never purged. Deletes in
+batches of 500 rows; safe while the service runs.
   --dry-run   only count what would be deleted
-Prints one tab-separated row per table: attempts, deliveries, events.
+Prints one tab-separated row per table: attempts, deliveries, events, notifications.
 Exit codes: 0 done, 1 failed, 2 bad usage.
 `;
 
@@ -341,7 +342,7 @@ export async function purge(config: Config, args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { 'dry-run': { type: 'boolean' } }, strict: true });
   const dryRun = values['dry-run'] ?? false;
   const counts = await asOperator(config, ({ engine }) => engine.purge(dryRun));
-  process.stdout.write(`attempts\t${counts.attempts}\ndeliveries\t${counts.deliveries}\nevents\t${counts.events}\n`);
+  process.stdout.write(`attempts\t${counts.attempts}\ndeliveries\t${counts.deliveries}\nevents\t${counts.events}\nnotifications\t${counts.notifications}\n`);
   process.stderr.write(
     `${dryRun ? 'Would purge (dry run, nothing deleted)' : 'Purged'}: rows older than ${config.retentionDays} days, failed deliveries older than ${config.failedRetentionDays} days.\n`,
   );

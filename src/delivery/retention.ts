@@ -6,7 +6,7 @@
 import type { DataSource } from 'typeorm';
 import { dropExpiredPreviousSecrets } from '../db/previousSecret';
 import type { Logger } from '../logger';
-import { countPurgeable, purgeAttempts, purgeDeliveries, purgeEvents, type PurgeCounts, type RetentionCutoffs } from './sql/retention';
+import { countPurgeable, purgeAttempts, purgeDeliveries, purgeEvents, purgeNotifications, type PurgeCounts, type RetentionCutoffs } from './sql/retention';
 
 /** Rows a purge statement deletes at most. */
 export const PURGE_BATCH = 500;
@@ -24,11 +24,12 @@ export async function purgeExpired(
   const batchSize = options.batchSize ?? PURGE_BATCH;
   // Rotated-out Secrets past their window: never used again (the claim ignores them), so gone.
   await dropExpiredPreviousSecrets(ds);
-  const purged: PurgeCounts = { events: 0, deliveries: 0, attempts: 0 };
+  const purged: PurgeCounts = { events: 0, deliveries: 0, attempts: 0, notifications: 0 };
   const steps: Array<[keyof PurgeCounts, typeof purgeAttempts]> = [
     ['attempts', purgeAttempts],
     ['deliveries', purgeDeliveries],
     ['events', purgeEvents],
+    ['notifications', purgeNotifications],
   ];
   for (const [kind, purge] of steps) {
     for (;;) {
@@ -73,7 +74,7 @@ export class RetentionLoop {
       try {
         const started = Date.now();
         result = await purgeExpired(this.ds, this.cutoffs, { stopping: () => this.stopped });
-        if (result.events + result.deliveries + result.attempts > 0) this.logger.info({ ...result, ms: Date.now() - started, ...this.cutoffs }, 'retention: purged old rows');
+        if (result.events + result.deliveries + result.attempts + result.notifications > 0) this.logger.info({ ...result, ms: Date.now() - started, ...this.cutoffs }, 'retention: purged old rows');
       } catch (error) {
         if (!this.stopped) this.logger.warn({ err: (error as Error).message }, 'retention purge failed; trying again at the next interval');
       }

@@ -1,7 +1,7 @@
 /**
- * Retention: events, succeeded and cancelled deliveries and attempt-log rows older than
- * RETENTION_DAYS are purged, failed deliveries after FAILED_RETENTION_DAYS; pending and held
- * deliveries and their events never. Rows are made by the real service and worker, then aged by
+ * Retention: events, succeeded and cancelled deliveries, attempt-log rows and finished
+ * notifications older than RETENTION_DAYS are purged, failed deliveries after
+ * FAILED_RETENTION_DAYS; pending and held deliveries and their events, and emails still to send, never. Rows are made by the real service and worker, then aged by
  * moving their timestamps back.
  */
 import { loadConfig } from '../../src/config';
@@ -96,7 +96,7 @@ describe('retention', () => {
     const before = await tableCounts();
 
     const dry = await runCli(['purge', '--dry-run'], t.database.env);
-    expect(dry).toMatchObject({ code: 0, stdout: 'attempts\t6\ndeliveries\t5\nevents\t6\n' }); // 3 + 3 attempts; 3 ok, 1 failed, 1 cancelled; and the unsubscribed event
+    expect(dry).toMatchObject({ code: 0, stdout: 'attempts\t6\ndeliveries\t5\nevents\t6\nnotifications\t0\n' }); // 3 + 3 attempts; 3 ok, 1 failed, 1 cancelled; and the unsubscribed event
     expect(dry.stderr).toMatch(/dry run, nothing deleted/);
     expect(await tableCounts()).toEqual(before);
 
@@ -114,11 +114,29 @@ describe('retention', () => {
     expect(survivors.filter((s) => pending.includes(s.event_id)).map((s) => s.status)).toEqual(['pending', 'pending']);
     expect(survivors.find((s) => s.event_id === held)!.status).toBe('held');
 
-    expect((await runCli(['purge'], t.database.env)).stdout).toBe('attempts\t0\ndeliveries\t0\nevents\t0\n');
+    expect((await runCli(['purge'], t.database.env)).stdout).toBe('attempts\t0\ndeliveries\t0\nevents\t0\nnotifications\t0\n');
     expect((await runCli(['purge', '--now'], t.database.env)).code).toBe(2);
     const help = await runCli(['purge', '--help'], t.database.env);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/Usage: webhook-agent purge \[--dry-run\]/);
+  });
+
+  it('purges notifications older than RETENTION_DAYS: emails sent or given up on and in-app ones, never an email still to send', async () => {
+    const made = await query<{ notification_id: string; subject: string }>(
+      `INSERT INTO webhook_notification (webhook_id, reason, channel, subject, body, status, created_at)
+       SELECT 1, 'TooManyErrors', x.channel, x.subject, 'body', x.status, now() - x.age::interval
+       FROM (VALUES ('Email', 'old sent', 'sent', '40 days'), ('Email', 'old failed', 'failed', '40 days'), ('InApp', 'old in-app', 'stored', '40 days'),
+                    ('Email', 'old still pending', 'pending', '40 days'), ('Email', 'recent sent', 'sent', '5 days')) AS x(channel, subject, status, age)
+       RETURNING notification_id, subject`,
+    );
+    expect(made).toHaveLength(5);
+    const dry = await runCli(['purge', '--dry-run'], t.database.env);
+    expect(dry.stdout).toMatch(/^notifications\t3$/m);
+    const config = loadConfig(t.env);
+    expect(await purgeExpired(t.service.db.dataSource, retentionCutoffs(config), { batchSize: 2 })).toMatchObject({ notifications: 3 });
+    const left = await query<{ subject: string }>(`SELECT subject FROM webhook_notification ORDER BY subject`);
+    expect(left.map((n) => n.subject)).toEqual(['old still pending', 'recent sent']);
+    await query(`DELETE FROM webhook_notification`);
   });
 
   it('purges in batches until nothing old is left, and runs by itself every RETENTION_INTERVAL_MS', async () => {
@@ -128,7 +146,7 @@ describe('retention', () => {
     await deliverAll(hook.webhookId, { succeeded: 5 });
     await age(batch, 31);
     const config = loadConfig(t.env);
-    expect(await purgeExpired(t.service.db.dataSource, retentionCutoffs(config), { batchSize: 2 })).toEqual({ attempts: 5, deliveries: 5, events: 5 });
+    expect(await purgeExpired(t.service.db.dataSource, retentionCutoffs(config), { batchSize: 2 })).toEqual({ attempts: 5, deliveries: 5, events: 5, notifications: 0 });
 
     const looped: string[] = [];
     for (let i = 1; i <= 3; i++) looped.push(await signal('ret.batch', 10 + i));

@@ -16,6 +16,8 @@ const PURGEABLE_ATTEMPT = `a.attempted_at < now() - $1::int * interval '1 day' A
      SELECT 1 FROM delivery d WHERE d.delivery_id = a.delivery_id
        AND (d.status IN ('pending', 'held') OR d.status = 'failed' AND a.attempted_at >= now() - $2::int * interval '1 day'))`;
 const OLD_EVENT = `e.signalled_at < now() - $1::int * interval '1 day'`;
+// Notifications (emails sent or given up, in-app ones stored) go after RETENTION_DAYS; an email still pending never.
+const PURGEABLE_NOTIFICATION = `n.status <> 'pending' AND n.created_at < now() - $1::int * interval '1 day'`;
 
 /**
  * One batch of each purge: at most `limit` rows, locked with SKIP LOCKED (a row another
@@ -42,6 +44,11 @@ export async function purgeEvents(db: Db, cutoffs: RetentionCutoffs, limit: numb
   );
 }
 
+/** Old notifications (webhook_notification): emails sent or given up on, in-app notifications stored. */
+export async function purgeNotifications(db: Db, cutoffs: RetentionCutoffs, limit: number): Promise<number> {
+  return purgeBatch(db, `SELECT n.notification_id AS id FROM webhook_notification n WHERE ${PURGEABLE_NOTIFICATION}`, 'webhook_notification', 'notification_id', cutoffs, limit);
+}
+
 async function purgeBatch(db: Db, pick: string, table: string, key: string, cutoffs: RetentionCutoffs, limit: number): Promise<number> {
   const [row] = await select<{ purged: number }>(
     db,
@@ -59,6 +66,7 @@ export interface PurgeCounts {
   events: number;
   deliveries: number;
   attempts: number;
+  notifications: number;
 }
 
 /** What a purge would delete now (`webhook-agent purge --dry-run`): the same rules, counted. */
@@ -68,7 +76,8 @@ export async function countPurgeable(db: Db, cutoffs: RetentionCutoffs): Promise
     `SELECT (SELECT count(*) FROM delivery_attempt a WHERE ${PURGEABLE_ATTEMPT})::int AS attempts,
             (SELECT count(*) FROM delivery d WHERE ${PURGEABLE_DELIVERY})::int AS deliveries,
             (SELECT count(*) FROM event e WHERE ${OLD_EVENT}
-               AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.event_id = e.event_id AND NOT ${PURGEABLE_DELIVERY}))::int AS events`,
+               AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.event_id = e.event_id AND NOT ${PURGEABLE_DELIVERY}))::int AS events,
+            (SELECT count(*) FROM webhook_notification n WHERE ${PURGEABLE_NOTIFICATION})::int AS notifications`,
     [cutoffs.retentionDays, cutoffs.failedRetentionDays],
   );
   return row;
