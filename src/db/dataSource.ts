@@ -20,6 +20,7 @@ import { EventTraceParent1765400000000 } from './migrations/1765400000000-EventT
 import { PreviousSecret1765500000000 } from './migrations/1765500000000-PreviousSecret';
 import { RateLimitBucket1765500000001 } from './migrations/1765500000001-RateLimitBucket';
 import { StablePlans1765600000000 } from './migrations/1765600000000-StablePlans';
+import { HotAttemptSettlement1765700000000 } from './migrations/1765700000000-HotAttemptSettlement';
 import { SecretBox, useSecretBox } from './secretBox';
 
 export const ENTITIES = [WebhookRow, TicketRow, EventRow, DeliveryRow, DeliveryAttemptRow];
@@ -37,6 +38,7 @@ export const MIGRATIONS = [
   PreviousSecret1765500000000,
   RateLimitBucket1765500000001,
   StablePlans1765600000000,
+  HotAttemptSettlement1765700000000,
 ];
 
 export interface Database {

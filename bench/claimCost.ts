@@ -1,0 +1,101 @@
+/**
+ * What the database's side of a delivery costs, without HTTP, load generator or a second client:
+ * one connection signals, claims and records in turn, as a worker at a steady rate does (a few
+ * deliveries per claim), and the time of each statement is printed by the size the tables had
+ * grown to, beside a trivial round trip (SELECT 1) on the same connection in the same run.
+ * Planner statistics are refreshed as a worker does (db/tableStatistics.ts, every 100 rounds
+ * here), so the figures follow a young database growing, as the other benchmarks see it.
+ *
+ * Run: npx tsx bench/claimCost.ts   (set DATABASE_URL for a PostgreSQL server)
+ * BENCH_ROUNDS (3000) rounds of BENCH_PER_ROUND (2) signals, one claim and one record each.
+ */
+import { performance } from 'node:perf_hooks';
+import { loadConfig } from '../src/config';
+import { openDatabase } from '../src/db/dataSource';
+import { analyzeGrownTables } from '../src/db/tableStatistics';
+import { claimDueDeliveries } from '../src/delivery/sql/claims';
+import { insertEventWithDeliveries } from '../src/delivery/sql/events';
+import { recordSuccesses } from '../src/delivery/sql/webhookCounters';
+import { createTestDatabase } from '../test/support/testDatabase';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3000);
+const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 2);
+const WEBHOOKS = 10;
+const BUCKET = Math.max(1, Math.floor(ROUNDS / 3));
+
+type Kind = 'SELECT 1' | 'signal' | 'claim' | 'record';
+
+async function main(): Promise<void> {
+  const database = await createTestDatabase();
+  const db = await openDatabase(loadConfig({ ...database.env, LOG_LEVEL: 'silent' }), { poolSize: 2 });
+  try {
+    // One runner: every statement on one connection, as a worker's claim and record would be.
+    const runner = db.dataSource.createQueryRunner();
+    await runner.connect();
+    const tx = runner.manager;
+    for (let i = 0; i < WEBHOOKS; i++) {
+      await tx.query(
+        `INSERT INTO webhook (name, events, target_url, state, type, registered, registered_associate_id, updated) VALUES ($1, ARRAY[$2], 'http://127.0.0.1:9/', 1, 'webhook', now(), 1, now())`,
+        [`bench ${i}`, `bench.e${i}`],
+      );
+    }
+    const timings = new Map<Kind, number[][]>();
+    const time = async <T>(kind: Kind, bucket: number, run: () => Promise<T>): Promise<T> => {
+      const started = performance.now();
+      const result = await run();
+      const per = timings.get(kind) ?? [];
+      (per[bucket] ??= []).push(performance.now() - started);
+      timings.set(kind, per);
+      return result;
+    };
+    let key = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      const bucket = Math.min(2, Math.floor(round / BUCKET));
+      await time('SELECT 1', bucket, () => tx.query('SELECT 1'));
+      for (let i = 0; i < PER_ROUND; i++) {
+        key += 1;
+        await time('signal', bucket, () =>
+          insertEventWithDeliveries(tx, { eventId: crypto.randomUUID(), name: `bench.e${key % WEBHOOKS}`, primaryKey: key, data: null, associateId: 1, audience: 'everyone' }, true, false),
+        );
+      }
+      const claimed = await time('claim', bucket, () => claimDueDeliveries(tx, 'bench-worker', 32, 60_000, 8));
+      await time('record', bucket, () =>
+        recordSuccesses(tx, 'bench-worker', claimed.map((c) => ({ attemptId: c.attemptId, deliveryId: c.deliveryId, webhookId: c.webhookId, httpStatus: 200, latencyMs: 1, responseBody: '' }))),
+      );
+      if (round % 100 === 99) await analyzeGrownTables(tx);
+      // BENCH_EXPLAIN=1: the last rounds' plans (nested statements too) go to the server's log.
+      if (process.env.BENCH_EXPLAIN && round === ROUNDS - 4) {
+        await tx.query(`LOAD 'auto_explain'`);
+        for (const setting of ['log_min_duration = 0', 'log_analyze = on', 'log_nested_statements = on', 'log_buffers = on']) await tx.query(`SET auto_explain.${setting}`);
+      }
+    }
+    // Updates that rewrote index entries (not HOT) cost an insert into every index of the table.
+    const hot = await tx.query(
+      `SELECT relname AS table, n_tup_upd::int AS updates, n_tup_hot_upd::int AS hot FROM pg_stat_user_tables WHERE relname IN ('webhook', 'delivery', 'delivery_attempt') ORDER BY relname`,
+    );
+    await runner.release();
+
+    const mean = (xs: number[] = []) => (xs.length ? (1000 * xs.reduce((a, b) => a + b, 0)) / xs.length : NaN);
+    const median = (xs: number[] = []) => (xs.length ? (1000 * [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]) : NaN);
+    const sizes = [1, 2, 3].map((b) => `${(b - 1) * BUCKET * PER_ROUND}–${b * BUCKET * PER_ROUND}`);
+    console.log(`\nDatabase cost of a delivery (${db.mode === 'embedded' ? 'embedded' : 'server'}): ${ROUNDS} rounds of ${PER_ROUND} signals, one claim, one record; one connection; µs per statement (mean / median), by deliveries already in the tables.\n`);
+    console.log(`| statement | ${sizes.map((s) => `${s} rows`).join(' | ')} | ÷ SELECT 1 (last) |`);
+    console.log(`|---|${sizes.map(() => '---:').join('|')}|---:|`);
+    const base = timings.get('SELECT 1')!;
+    for (const kind of ['SELECT 1', 'signal', 'claim', 'record'] as Kind[]) {
+      const per = timings.get(kind)!;
+      console.log(`| ${kind} | ${per.map((xs) => `${mean(xs).toFixed(0)} / ${median(xs).toFixed(0)}`).join(' | ')} | ${(mean(per[2]) / mean(base[2])).toFixed(1)}× |`);
+    }
+    const perDelivery = (b: number) => (mean(timings.get('signal')![b]) * PER_ROUND + mean(timings.get('claim')![b]) + mean(timings.get('record')![b])) / PER_ROUND;
+    console.log(`| per delivery (signal + claim and record shared) | ${[0, 1, 2].map((b) => perDelivery(b).toFixed(0)).join(' | ')} | |`);
+    console.log(`\nHOT updates (no index entries rewritten): ${hot.map((h: { table: string; updates: number; hot: number }) => `${h.table} ${h.hot} of ${h.updates}`).join(', ')}`);
+  } finally {
+    await db.close();
+    await database.drop();
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
