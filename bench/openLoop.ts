@@ -21,6 +21,7 @@ import { createTestDatabase, queryEmbedded, type TestDatabase } from '../test/su
 import { samplePostgresPeak } from './postgresMemory';
 import { emitSummary } from './load';
 import { peakRssMb, startServe, stop } from './processes';
+import { parseMetrics } from '../test/support/workerProcess';
 
 const SECONDS = Number(process.env.BENCH_OPEN_SECONDS ?? 5);
 const RATES = (process.env.BENCH_OPEN_RATES ?? '500,1000').split(',').map(Number);
@@ -149,6 +150,17 @@ async function openLoop(rate: number, firstKey: number, send: (key: number) => P
   return { p50Ms: at(0.5), p99Ms: at(0.99), maxMs: latencies[latencies.length - 1], failures, missing, answeredP50Ms: answeredAt(0.5), answeredP99Ms: answeredAt(0.99) };
 }
 
+/**
+ * serve's own view of a phase, from its /metrics: the longest event-loop delay (prom-client resets
+ * it at every scrape, so a scrape before the phase starts it afresh) and the time spent in GC.
+ */
+async function serveEventLoop(url: string): Promise<{ lagMaxMs: number; gcMs: number }> {
+  const metrics = parseMetrics(await (await fetch(`${url}/metrics`)).text());
+  let gcSeconds = 0;
+  for (const [name, value] of metrics) if (name.startsWith('nodejs_gc_duration_seconds_sum')) gcSeconds += value;
+  return { lagMaxMs: 1000 * (metrics.get('nodejs_eventloop_lag_max_seconds') ?? NaN), gcMs: 1000 * gcSeconds };
+}
+
 async function main() {
   const database = await createTestDatabase();
   const receiver = new Receiver();
@@ -183,9 +195,12 @@ async function main() {
     // Warm-up: JIT, pools, the worker's LISTEN.
     await openLoop(200, 1, signal, receiver, 'warm-up');
     let key = 1_000_000;
-    const rows: Array<{ rate: number; result: Latency; base: Latency; claim: { p50Ms: number; p99Ms: number } }> = [];
+    const rows: Array<{ rate: number; result: Latency; base: Latency; claim: { p50Ms: number; p99Ms: number }; loop: { lagMaxMs: number; gcMs: number } }> = [];
     for (const rate of RATES) {
+      const before = await serveEventLoop(serve.url);
       const result = await openLoop(rate, key, signal, receiver, `signals at ${rate}/s`);
+      const after = await serveEventLoop(serve.url);
+      const loop = { lagMaxMs: after.lagMaxMs, gcMs: after.gcMs - before.gcMs };
       const claim = await claimLatency(database, key, key + 1_000_000);
       key += 1_000_000;
       const body = receiver.sampleBody;
@@ -204,16 +219,16 @@ async function main() {
         `baseline at ${rate}/s`,
       );
       key += 1_000_000;
-      rows.push({ rate, result, base, claim });
+      rows.push({ rate, result, base, claim, loop });
     }
     const rss = peakRssMb(serve.child.pid);
     const postgresMb = postgres?.stop() ?? NaN;
     const fmt = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : 'not delivered');
     console.log(`\nOpen loop (database: ${database.mode}): signals over REST at a fixed rate for ${SECONDS} s; latency from each signal's scheduled time to its delivery. Baseline: plain undici POSTs to the receiver on the same schedule.\n`);
-    console.log('| rate | signal-to-delivery p50 / p99 / max ms | signal answered p50 / p99 ms | committed-to-claimed p50 / p99 ms | failed signals | not delivered in time | baseline p50 / p99 / max ms |');
-    console.log('|---|---:|---:|---:|---:|---:|---:|');
-    for (const { rate, result, base, claim } of rows) {
-      console.log(`| ${rate}/s | ${fmt(result.p50Ms)} / ${fmt(result.p99Ms)} / ${fmt(result.maxMs)} | ${fmt(result.answeredP50Ms)} / ${fmt(result.answeredP99Ms)} | ${fmt(claim.p50Ms)} / ${fmt(claim.p99Ms)} | ${result.failures} | ${result.missing} | ${fmt(base.p50Ms)} / ${fmt(base.p99Ms)} / ${fmt(base.maxMs)} |`);
+    console.log('| rate | signal-to-delivery p50 / p99 / max ms | signal answered p50 / p99 ms | committed-to-claimed p50 / p99 ms | serve: longest event-loop delay / GC ms | failed signals | not delivered in time | baseline p50 / p99 / max ms |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const { rate, result, base, claim, loop } of rows) {
+      console.log(`| ${rate}/s | ${fmt(result.p50Ms)} / ${fmt(result.p99Ms)} / ${fmt(result.maxMs)} | ${fmt(result.answeredP50Ms)} / ${fmt(result.answeredP99Ms)} | ${fmt(claim.p50Ms)} / ${fmt(claim.p99Ms)} | ${fmt(loop.lagMaxMs)} / ${loop.gcMs.toFixed(0)} | ${result.failures} | ${result.missing} | ${fmt(base.p50Ms)} / ${fmt(base.p99Ms)} / ${fmt(base.maxMs)} |`);
     }
     console.log(`\nPeak RSS: serve ${rss.toFixed(0)} MB (signalling and delivering), this bench process ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
     if (postgres) console.log(`Peak memory of the embedded PostgreSQL server (postmaster + backends, PSS): ${postgresMb.toFixed(0)} MB; serve + its server: ${(rss + postgresMb).toFixed(0)} MB`);
