@@ -23,8 +23,24 @@ export type FlagNames = Readonly<Record<string, number>>;
 
 /** .NET's [Flags] names: "None", "Email", "Email, InApp" (JSON, ToString) or "Email InApp" (SOAP's xs:list). */
 export function flagsText(value: number, names: FlagNames, separator = ', '): string {
-  const set = Object.entries(names).filter(([, bit]) => bit !== 0 && (value & bit) === bit).map(([name]) => name);
-  return set.length > 0 ? set.join(separator) : (Object.entries(names).find(([, bit]) => bit === 0)?.[0] ?? '0');
+  // Every webhook written on either door spells two of these: each text is made once.
+  const known = value >= 0 && value <= flagsMax(names) ? flagsTexts(names, separator) : null;
+  let text = known?.get(value);
+  if (text === undefined) {
+    const set = Object.entries(names).filter(([, bit]) => bit !== 0 && (value & bit) === bit).map(([name]) => name);
+    text = set.length > 0 ? set.join(separator) : (Object.entries(names).find(([, bit]) => bit === 0)?.[0] ?? '0');
+    known?.set(value, text);
+  }
+  return text;
+}
+
+const FLAGS_TEXTS = new WeakMap<FlagNames, Map<string, Map<number, string>>>();
+function flagsTexts(names: FlagNames, separator: string): Map<number, string> {
+  let bySeparator = FLAGS_TEXTS.get(names);
+  if (!bySeparator) FLAGS_TEXTS.set(names, (bySeparator = new Map()));
+  let texts = bySeparator.get(separator);
+  if (!texts) bySeparator.set(separator, (texts = new Map()));
+  return texts;
 }
 
 /** The highest flags value (all bits set). */

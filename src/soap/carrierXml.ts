@@ -31,8 +31,18 @@ function members(list: CarrierMember[]): string {
   return list.map(([name, value]) => textElement(name, value)).join('');
 }
 
+/** An associate's members are the same wherever it is written: kept per associate (most webhooks share a few). */
+const associateXml = new Map<string, string>();
 function associate(name: string, who: AssociateRef | null): string {
-  return who === null ? `<${name} xsi:nil="true"/>` : `<${name}>${members(associateMembers(who))}</${name}>`;
+  if (who === null) return `<${name} xsi:nil="true"/>`;
+  const key = `${who.associateId}\u0000${who.name}`;
+  let inner = associateXml.get(key);
+  if (inner === undefined) {
+    if (associateXml.size >= 1000) associateXml.clear();
+    inner = members(associateMembers(who));
+    associateXml.set(key, inner);
+  }
+  return `<${name}>${inner}</${name}>`;
 }
 
 function stringArray(name: string, items: string[]): string {
@@ -80,7 +90,9 @@ export function webhookResponseXml(webhook: Webhook | null): string {
 }
 
 export function webhookArrayResponseXml(webhooks: Webhook[]): string {
-  return `<Response ${ROOT_XMLNS}>${webhooks.map((w) => `<Webhook>${webhookFields(w)}</Webhook>`).join('')}</Response>`;
+  let xml = `<Response ${ROOT_XMLNS}>`;
+  for (const w of webhooks) xml += `<Webhook>${webhookFields(w)}</Webhook>`;
+  return `${xml}</Response>`;
 }
 
 export function webhookResultResponseXml(result: WebhookResult): string {
