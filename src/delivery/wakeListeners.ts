@@ -27,11 +27,8 @@ export class ListenerWakeup {
 
   /** After a commit that made deliveries due: other processes' workers hear of it shortly. */
   request(): void {
-    if (this.sending) {
-      this.again = true;
-      return;
-    }
-    this.sending = this.send().finally(() => (this.sending = null));
+    this.again = true;
+    this.sending ??= this.send();
   }
 
   /** Resolves once every requested NOTIFY was sent (or failed): before the pool closes. */
@@ -40,17 +37,21 @@ export class ListenerWakeup {
   }
 
   private async send(): Promise<void> {
-    do {
-      this.again = false;
-      try {
+    try {
+      // A request while a NOTIFY is on its way sets `again`: one more follows it. `sending` is
+      // cleared in the same turn as the last check, so no request falls between the two.
+      while (this.again) {
+        this.again = false;
         await notifyWorkers(this.ds);
         this.failureLogged = false;
-      } catch (error) {
-        // The signal is committed; workers find it at their next poll. Said once per outage.
-        if (!this.failureLogged) this.logger.warn({ err: (error as Error).message }, 'could not wake other workers; they will find new deliveries at their next poll');
-        this.failureLogged = true;
-        return;
       }
-    } while (this.again);
+    } catch (error) {
+      // The signals are committed; workers find them at their next poll. Said once per outage.
+      if (!this.failureLogged) this.logger.warn({ err: (error as Error).message }, 'could not wake other workers; they will find new deliveries at their next poll');
+      this.failureLogged = true;
+      this.again = false;
+    } finally {
+      this.sending = null;
+    }
   }
 }
