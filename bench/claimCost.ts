@@ -13,6 +13,8 @@ import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../src/config';
 import { openDatabase } from '../src/db/dataSource';
 import { preparedOn } from '../src/db/preparedQuery';
+import { insertWebhook } from '../src/db/webhookRepository';
+import { createDefaultWebhook } from '../src/core/webhook';
 import { analyzeGrownTables } from '../src/db/tableStatistics';
 import { claimDueDeliveries } from '../src/delivery/sql/claims';
 import { insertEventWithDeliveries } from '../src/delivery/sql/events';
@@ -35,10 +37,9 @@ async function main(): Promise<void> {
     await runner.connect();
     const tx = runner.manager;
     for (let i = 0; i < WEBHOOKS; i++) {
-      await tx.query(
-        `INSERT INTO webhook (name, events, target_url, state, type, registered, registered_associate_id, updated) VALUES ($1, ARRAY[$2], 'http://127.0.0.1:9/', 1, 'webhook', now(), 1, now())`,
-        [`bench ${i}`, `bench.e${i}`],
-      );
+      const now = new Date();
+      const who = { associateId: 1, name: 'bench' };
+      await insertWebhook(tx, { ...createDefaultWebhook(), name: `bench ${i}`, events: [`bench.e${i}`], targetUrl: 'http://127.0.0.1:9/', registered: now, registeredAssociate: who, updated: now, updatedAssociate: who });
     }
     const timings = new Map<Kind, number[][]>();
     const time = async <T>(kind: Kind, bucket: number, run: () => Promise<T>): Promise<T> => {

@@ -52,8 +52,11 @@ export async function authenticate(ds: DataSource, ticket: string | null | undef
 /** The identity of a ticket accepted within the TTL, without a database round trip; undefined: ask identifyTicket. */
 export function recentlyAcceptedTicket(ticket: string | null | undefined): TicketIdentity | undefined {
   const trimmed = ticket?.trim();
-  if (!trimmed) return undefined;
-  const cached = accepted.get(hashTicket(trimmed));
+  return trimmed ? acceptedWithinTtl(hashTicket(trimmed)) : undefined;
+}
+
+function acceptedWithinTtl(hash: string): TicketIdentity | undefined {
+  const cached = accepted.get(hash);
   return cached && cached.until > Date.now() ? cached.who : undefined;
 }
 
@@ -64,8 +67,8 @@ export async function identifyTicket(ds: DataSource, ticket: string | null | und
     );
   }
   const hash = hashTicket(ticket.trim());
-  const cached = accepted.get(hash);
-  if (cached && cached.until > Date.now()) return cached.who;
+  const known = acceptedWithinTtl(hash);
+  if (known) return known;
   const row = await findActiveTicketByHash(ds, hash);
   if (!row) {
     accepted.delete(hash);
