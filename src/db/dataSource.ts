@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import type { Config } from '../config';
 import { openEmbeddedServer } from './embeddedServer';
+import { ListenedClient } from './listenedClient';
 import { DeliveryAttemptRow } from './entities/DeliveryAttemptRow';
 import { DeliveryRow } from './entities/DeliveryRow';
 import { EventRow } from './entities/EventRow';
@@ -98,6 +99,8 @@ function buildDataSource(url: string, poolSize: number, config: Config): DataSou
     synchronize: false,
     logging: false,
     poolSize,
+    // pg-pool makes its clients with this class: each has an 'error' listener from birth (db/listenedClient.ts says why).
+    extra: { Client: ListenedClient },
   });
   // Webhook Secrets are sealed and opened with the configured key wherever this DataSource reads or writes them.
   useSecretBox(dataSource, new SecretBox(config.secretEncryptionKeys));

@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from 'pg';
 import { DataDirInUseError, isAlive, tryLockDataDir, unlockDataDir } from './dataDirLock';
+import { ListenedClient } from './listenedClient';
 
 /**
  * The embedded database: a real PostgreSQL server (binaries from the npm packages
@@ -377,8 +377,7 @@ async function readyServerUrl(paths: EmbeddedPaths): Promise<string | null> {
 }
 
 async function answers(url: string): Promise<boolean> {
-  const client = new Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-  client.on('error', () => undefined);
+  const client = new ListenedClient({ connectionString: url, connectionTimeoutMillis: 3000 });
   try {
     await client.connect();
     await client.query('SELECT 1');

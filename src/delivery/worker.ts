@@ -4,7 +4,6 @@
  */
 import crypto from 'node:crypto';
 import os from 'node:os';
-import { Client } from 'pg';
 import type { Agent } from 'undici';
 import type { DataSource, QueryRunner } from 'typeorm';
 import { headersToRecord, propertiesToJson } from '../core/dictionaries';
@@ -28,6 +27,7 @@ import { emitStateChangeEvent } from './signal';
 import { enqueueNotifications } from '../notifications/enqueue';
 import { traceAttempt } from '../tracing';
 import { analyzeGrownTables } from '../db/tableStatistics';
+import { ListenedClient } from '../db/listenedClient';
 
 export interface WorkerOptions {
   /** Sends in flight at once. */
@@ -97,7 +97,7 @@ export class DeliveryWorker {
   private readonly due = new Wakeup();
   /** A send finished or a flush ended: there may be room to claim again. */
   private readonly roomFreed = new Wakeup();
-  private listener: Client | null = null;
+  private listener: ListenedClient | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private beating: Promise<void> | null = null;
   private beats = 0;
@@ -475,7 +475,11 @@ export class DeliveryWorker {
 
   private async listen(url: string): Promise<void> {
     while (this.running) {
-      const client = new Client({ connectionString: url });
+      // Listened to from the start: it may die the moment it connects (db/listenedClient.ts).
+      let broken: () => void = () => undefined;
+      const closed = new Promise<void>((resolve) => (broken = resolve));
+      const client = new ListenedClient({ connectionString: url }, broken);
+      client.once('end', broken);
       try {
         await client.connect();
         client.on('notification', () => this.wake());
@@ -483,15 +487,11 @@ export class DeliveryWorker {
         this.listener = client;
         if (!this.running) await client.end();
         // Wait until the connection breaks (a restart), then listen again; polling covers the gap.
-        await new Promise<void>((resolve) => {
-          client.once('error', () => resolve());
-          client.once('end', () => resolve());
-        });
+        await closed;
       } catch (error) {
         this.logger.warn({ err: (error as Error).message }, 'LISTEN for deliveries failed; polling until it works again');
       }
-      client.removeAllListeners();
-      client.on('error', () => undefined);
+      client.removeAllListeners('notification');
       await client.end().catch(() => undefined);
       this.listener = null;
       if (this.running) await new Promise((resolve) => setTimeout(resolve, ERROR_BACKOFF_MS));

@@ -46,6 +46,19 @@ async function query<T = any>(t: TestService, sql: string, params: unknown[] = [
   return t.service.db.dataSource.query(sql, params);
 }
 
+/** The (EventId, webhook) pairs the receiver saw more than once, each with its attempts as logged. */
+async function arrivedMoreThanOnce(t: TestService, r: CheckingReceiver): Promise<unknown[]> {
+  const repeated = [...receivedCounts(r)].filter(([, n]) => n > 1);
+  return Promise.all(
+    repeated.map(async ([key, n]) => {
+      const [eventId, ...name] = key.split(' ');
+      const attempts = await query(t, `SELECT a.attempt_number, a.worker, a.outcome, a.error, a.latency_ms FROM delivery_attempt a JOIN webhook w USING (webhook_id)
+        WHERE a.event_id = $1 AND w.name = $2 ORDER BY a.attempt_id`, [eventId, name.join(' ')]);
+      return { key, received: n, attempts };
+    }),
+  );
+}
+
 /** The attempt log has no (delivery_id, attempt_number) twice: no attempt was sent by two workers. */
 async function attemptsLoggedTwice(t: TestService): Promise<unknown[]> {
   return query(t, 'SELECT delivery_id, attempt_number, count(*)::int AS n FROM delivery_attempt GROUP BY 1, 2 HAVING count(*) > 1');
@@ -54,6 +67,24 @@ async function attemptsLoggedTwice(t: TestService): Promise<unknown[]> {
 async function attemptsByWorker(t: TestService): Promise<Map<string, number>> {
   const rows = await query<{ worker: string; n: number }>(t, 'SELECT worker, count(*)::int AS n FROM delivery_attempt GROUP BY worker');
   return new Map(rows.map((r) => [r.worker, r.n]));
+}
+
+/**
+ * What the queue and the worker looked like when a wait timed out: a failure here is rare and
+ * timing-bound, so its message must carry enough to explain it without a rerun.
+ */
+async function explainTimeout<T>(t: TestService, wait: Promise<T>, workerLog: string[] = []): Promise<T> {
+  try {
+    return await wait;
+  } catch (error) {
+    const open = await query(t, `SELECT status, locked_by IS NOT NULL AS locked, (locked_until < now()) AS lease_over, (run_at <= now()) AS due, attempts, count(*)::int AS n
+      FROM delivery WHERE status <> 'succeeded' GROUP BY 1, 2, 3, 4, 5 ORDER BY n DESC LIMIT 20`).catch((e: Error) => e.message);
+    const attempts = await query(t, `SELECT worker, outcome, left(error, 120) AS error, count(*)::int AS n FROM delivery_attempt GROUP BY 1, 2, 3 ORDER BY n DESC LIMIT 20`).catch((e: Error) => e.message);
+    const workers = await query(t, `SELECT * FROM delivery_worker`).catch((e: Error) => e.message);
+    const tail = workerLog.filter((l) => !/"level":30/.test(l) || /released|started|stopp/.test(l)).slice(-40);
+    (error as Error).message += `\nopen deliveries: ${JSON.stringify(open)}\nattempts: ${JSON.stringify(attempts)}\nworkers: ${JSON.stringify(workers)}\nworker log (warnings, errors): ${tail.join('\n')}`;
+    throw error;
+  }
 }
 
 async function openDeliveries(t: TestService): Promise<number> {
@@ -125,15 +156,18 @@ describe('many workers on one database', () => {
   it('two in-process workers share a 600-event burst to 4 webhooks: every EventId arrives once, no attempt sent by both, both do work', async () => {
     // Sharing the queue, not the per-webhook cap (perWebhookCap.test.ts): at the default 8, 4 webhooks
     // allow 32 in flight, exactly one worker's slots, and the other would rarely find one free.
-    await service({ WEBHOOK_MAX_IN_FLIGHT: '1000' });
+    // A send that times out is retried, and its receiver then sees the EventId twice, rightly: at
+    // 1 s (this file's default, for the lease tests) a busy CI machine did that once. Here every
+    // arrival must be its only attempt, so sends get time enough.
+    await service({ WEBHOOK_MAX_IN_FLIGHT: '1000', DELIVERY_TIMEOUT_MS: '10000' });
     const r = await receiver(null);
     await createHooks(t, r, 'burst.inprocess', 4);
     await burst(t, 'burst.inprocess', 600);
     const workers = [engine(), engine()].map((e) => e.startWorker());
-    await waitFor('2400 deliveries', () => receivedCounts(r).size === 2400, 50_000);
-    await waitFor('every delivery recorded', async () => (await openDeliveries(t)) === 0);
+    await explainTimeout(t, waitFor('2400 deliveries', () => receivedCounts(r).size === 2400, 50_000));
+    await explainTimeout(t, waitFor('every delivery recorded', async () => (await openDeliveries(t)) === 0));
 
-    expect([...receivedCounts(r).values()].every((n) => n === 1)).toBe(true);
+    expect(await arrivedMoreThanOnce(t, r)).toEqual([]);
     expect(await attemptsLoggedTwice(t)).toEqual([]);
     expect(workers.every((w) => w.sent > 0)).toBe(true);
     const byWorker = await attemptsByWorker(t);
@@ -142,7 +176,7 @@ describe('many workers on one database', () => {
   });
 
   it("serve's own in-process worker alone drains a 2,000-event burst signalled while it runs", async () => {
-    await service({ RUN_WORKER: 'true' });
+    await service({ RUN_WORKER: 'true', DELIVERY_TIMEOUT_MS: '10000' }); // as above: no retry after a timeout
     const r = await receiver(null);
     const [hook] = await createHooks(t, r, 'burst.serve', 2);
     // Meanwhile a client reads the webhook through the manager: its reads overlap the worker's
@@ -156,11 +190,11 @@ describe('many workers on one database', () => {
       }
     })();
     await burst(t, 'burst.serve', 2000);
-    await waitFor('4000 deliveries', () => receivedCounts(r).size === 4000, 50_000);
-    await waitFor('every delivery recorded', async () => (await openDeliveries(t)) === 0);
+    await explainTimeout(t, waitFor('4000 deliveries', () => receivedCounts(r).size === 4000, 50_000));
+    await explainTimeout(t, waitFor('every delivery recorded', async () => (await openDeliveries(t)) === 0));
     reading = false;
     await reader;
-    expect([...receivedCounts(r).values()].every((n) => n === 1)).toBe(true);
+    expect(await arrivedMoreThanOnce(t, r)).toEqual([]);
     expect(await attemptsLoggedTwice(t)).toEqual([]);
     expect(reads.length).toBeGreaterThan(50);
     expect(reads.filter((n) => n === null)).toHaveLength(0);
@@ -294,8 +328,8 @@ describe('many workers on one database', () => {
     }
     expect(deliveredBefore).toBeLessThan(2000); // it was mid-burst when the outage began
 
-    await waitFor('every (EventId, webhook) after the outage', () => receivedCounts(r).size === 2000, 50_000);
-    await waitFor('every delivery recorded', async () => (await openDeliveries(t)) === 0, 30_000);
+    await explainTimeout(t, waitFor('every (EventId, webhook) after the outage', () => receivedCounts(r).size === 2000, 50_000), worker.log);
+    await explainTimeout(t, waitFor('every delivery recorded', async () => (await openDeliveries(t)) === 0, 30_000), worker.log);
     expect(worker.child.exitCode).toBeNull();
     const errors = worker.log.filter((l) => /"level":50/.test(l));
     expect(errors.length).toBeGreaterThan(0);

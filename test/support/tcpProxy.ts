@@ -10,6 +10,36 @@ export interface TcpProxy {
   cut(): Promise<void>;
   restore(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * PostgreSQL only. While on, each new connection is passed through until the server's first
+   * ReadyForQuery, which reaches the client in one packet with a FATAL 57P01 (what
+   * pg_terminate_backend sends), and the connection ends: a backend terminated the moment its
+   * startup finished. The client reads both before any of its code runs on the connection.
+   */
+  terminateAtStartup(on: boolean): void;
+  /** How many connections terminateAtStartup ended. */
+  readonly terminatedAtStartup: number;
+}
+
+/** An ErrorResponse as PostgreSQL sends it when pg_terminate_backend ends a backend. */
+function adminShutdownMessage(): Buffer {
+  const fields = Buffer.from('SFATAL\0VFATAL\0C57P01\0Mterminating connection due to administrator command\0\0', 'utf8');
+  const head = Buffer.alloc(5);
+  head.write('E', 0);
+  head.writeInt32BE(fields.length + 4, 1);
+  return Buffer.concat([head, fields]);
+}
+
+/** The length of the server's messages up to and including its first ReadyForQuery ('Z'), or null while incomplete. */
+function throughFirstReady(buffer: Buffer): number | null {
+  let offset = 0;
+  while (offset + 5 <= buffer.length) {
+    const end = offset + 1 + buffer.readInt32BE(offset + 1);
+    if (end > buffer.length) return null;
+    if (buffer[offset] === 0x5a) return end;
+    offset = end;
+  }
+  return null;
 }
 
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
@@ -18,6 +48,8 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   };
+  let terminating = false;
+  let terminated = 0;
   let server = createServer();
   function createServer(): net.Server {
     return net.createServer((client) => {
@@ -26,7 +58,20 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       track(upstream);
       client.on('error', () => upstream.destroy());
       upstream.on('error', () => client.destroy());
-      client.pipe(upstream).pipe(client);
+      if (!terminating) {
+        client.pipe(upstream).pipe(client);
+        return;
+      }
+      client.pipe(upstream);
+      let answered = Buffer.alloc(0);
+      upstream.on('data', (chunk: Buffer) => {
+        answered = Buffer.concat([answered, chunk]);
+        const ready = throughFirstReady(answered);
+        if (ready === null) return;
+        terminated += 1;
+        client.end(Buffer.concat([answered.subarray(0, ready), adminShutdownMessage()]));
+        upstream.destroy();
+      });
     });
   }
   const listen = (port: number) => new Promise<number>((resolve) => server.listen(port, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
@@ -45,6 +90,12 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     },
     async close() {
       if (server.listening) await cut();
+    },
+    terminateAtStartup(on: boolean) {
+      terminating = on;
+    },
+    get terminatedAtStartup() {
+      return terminated;
     },
   };
 }
