@@ -89,10 +89,12 @@ export function webhookResponseXml(webhook: Webhook | null): string {
   return `<Response ${ROOT_XMLNS}>${webhookFields(webhook)}</Response>`;
 }
 
-export function webhookArrayResponseXml(webhooks: Webhook[]): string {
-  let xml = `<Response ${ROOT_XMLNS}>`;
-  for (const w of webhooks) xml += `<Webhook>${webhookFields(w)}</Webhook>`;
-  return `${xml}</Response>`;
+/** In pieces, one a webhook: soap/answers.ts encodes each on its own, never one string of the whole list. */
+export function webhookArrayResponseXml(webhooks: Webhook[]): string[] {
+  const pieces = [`<Response ${ROOT_XMLNS}>`];
+  for (const w of webhooks) pieces.push(`<Webhook>${webhookFields(w)}</Webhook>`);
+  pieces.push('</Response>');
+  return pieces;
 }
 
 export function webhookResultResponseXml(result: WebhookResult): string {

@@ -11,6 +11,7 @@ import type { WebhookManager } from '../core/WebhookManager';
 import type { DataSource } from 'typeorm';
 import type { Logger } from '../logger';
 import { stringResponseXml, webhookArrayResponseXml, webhookResponseXml, webhookResultResponseXml } from './carrierXml';
+import { sendAnswer } from './answers';
 import { checkEnvelope } from './envelopeGuard';
 import { clientFault, faultEnvelope, faultFromError, sendFault } from './faults';
 import { operationArguments, text } from './requestMapping';
@@ -60,16 +61,17 @@ function applicationTokenFrom(headers: unknown): string | null {
 export async function mountSoapService(app: Express, deps: SoapDependencies): Promise<void> {
   const { manager } = deps;
 
-  /** Each operation's answer as the body of its Response element (null: a void operation writes none). */
-  const responseXml: { [K in OperationName]: (result: OperationResults[K]) => string | null } = {
-    CreateDefaultWebhook: webhookResponseXml,
-    SaveWebhook: webhookResponseXml,
-    GetWebhook: webhookResponseXml,
+  /** Each operation's Response element, in pieces (none: a void operation writes none). */
+  const one = <T>(write: (result: T) => string) => (result: T) => [write(result)];
+  const responseXml: { [K in OperationName]: (result: OperationResults[K]) => readonly string[] } = {
+    CreateDefaultWebhook: one(webhookResponseXml),
+    SaveWebhook: one(webhookResponseXml),
+    GetWebhook: one(webhookResponseXml),
     GetAllWebhooks: webhookArrayResponseXml,
-    DeleteWebhook: () => null,
-    TestWebhook: webhookResultResponseXml,
-    SignalEvent: () => null,
-    GetLastError: stringResponseXml,
+    DeleteWebhook: () => [],
+    TestWebhook: one(webhookResultResponseXml),
+    SignalEvent: () => [],
+    GetLastError: one(stringResponseXml),
   };
 
   const port: Record<string, unknown> = {};
@@ -80,16 +82,15 @@ export async function mountSoapService(app: Express, deps: SoapDependencies): Pr
         const applicationToken = applicationTokenFrom(headers);
         const caller = identifyCallerNow(deps.rateLimiter, ticket, applicationToken) ?? (await identifyCaller(deps.ds, deps.rateLimiter, ticket, applicationToken));
         const result = await runOperation(name, manager, operationArguments(name, args), caller);
-        const body = (responseXml[name] as (result: unknown) => string | null)(result);
-        return body === null ? {} : { $xml: body };
+        sendAnswer(res, name, (responseXml[name] as (result: unknown) => readonly string[])(result));
       } catch (error) {
         const fault = faultFromError(error);
         if (fault.exceptionType === 'DatabaseUnavailableError') outageLog.report(deps.logger, error, 'soap');
         else if (fault.code === 'soap:Server') deps.logger.error({ err: error, operation: name }, 'SOAP operation failed');
         sendFault(res, fault);
-        // The fault is written; a promise that never settles keeps node-soap from writing again.
-        return new Promise(() => undefined);
       }
+      // The answer or the fault is written; a promise that never settles keeps node-soap from writing again.
+      return new Promise(() => undefined);
     };
   }
 
@@ -112,7 +113,7 @@ export async function mountSoapService(app: Express, deps: SoapDependencies): Pr
       enableChunkedEncoding: false,
       callback: () => resolve(),
     } as soap.IServerOptions);
-    // A string, not a function: written as it is, with no call per response.
+    // Answers are written by soap/answers.ts; should node-soap ever write an envelope itself, it says Succeeded too.
     server.addSoapHeader(`<Succeeded xmlns="${NS.tns}">true</Succeeded>`);
   });
 }

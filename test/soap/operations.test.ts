@@ -139,6 +139,28 @@ describe('SOAP operations through node-soap\'s client', () => {
     expect(raw).toContain(`<Response xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xs="http://www.w3.org/2001/XMLSchema"><Webhook><WebhookId>${one.Response.WebhookId}</WebhookId>`);
   });
 
+  it('answers are UTF-8 with an exact Content-Length, whatever the client sent as Content-Type: names in three scripts and an emoji come back whole', async () => {
+    const name = 'Ærøskøbing ✓ Ελληνικά 日本 🚀 & <x>';
+    const [saved] = await call(client, 'SaveWebhook', { Webhook: webhook({ Name: name, State: 'Stopped' }) });
+    for (const contentType of ['text/xml; charset=utf-8', 'text/xml']) {
+      const answer = await fetch(t.soapUrl, {
+        method: 'POST',
+        headers: { 'content-type': contentType, soapaction: '"http://www.superoffice.net/ws/crm/NetServer/Services88/Webhook/GetAllWebhooks"' },
+        body: `<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><Credentials xmlns="http://www.superoffice.net/ws/crm/NetServer/Services88"><Ticket>${t.ticket}</Ticket></Credentials></s:Header><s:Body><GetAllWebhooks xmlns="http://www.superoffice.net/ws/crm/NetServer/Services88"><NameFilter>Ærøskøbing</NameFilter></GetAllWebhooks></s:Body></s:Envelope>`,
+      });
+      const bytes = Buffer.from(await answer.arrayBuffer());
+      expect(answer.status).toBe(200);
+      expect(answer.headers.get('content-type')).toBe('text/xml; charset=utf-8');
+      expect(Number(answer.headers.get('content-length'))).toBe(bytes.length);
+      const text = bytes.toString('utf8');
+      expect(text).toMatch(/^<\?xml version="1.0" encoding="utf-8"\?><soap:Envelope [^>]*><soap:Header><Succeeded xmlns="[^"]+">true<\/Succeeded><\/soap:Header><soap:Body><GetAllWebhooksResponse /);
+      expect(text).toContain(`<WebhookId>${saved.Response.WebhookId}</WebhookId><Name>Ærøskøbing ✓ Ελληνικά 日本 🚀 &amp; &lt;x&gt;</Name>`);
+      expect(text.endsWith('</Response></GetAllWebhooksResponse></soap:Body></soap:Envelope>')).toBe(true);
+    }
+    const [listed] = await call(client, 'GetAllWebhooks', { NameFilter: 'Ærøskøbing' });
+    expect(listed.Response.Webhook.map((w: any) => w.Name)).toEqual([name]);
+  });
+
   it('TestWebhook posts the test payload to the given target, stores nothing and reports the answer', async () => {
     const teapot = await startReceiver((_req, res) => res.writeHead(418, { 'X-Why': 'tea' }).end('short and stout'));
     try {

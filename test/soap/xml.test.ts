@@ -35,7 +35,7 @@ describe('webhook carriers written from kept pieces (associates and flag texts m
     const ada = { associateId: 7, name: 'Ada <Admin>' };
     const other = { associateId: 7, name: 'Renamed' }; // same id, new name: not the kept text
     for (let round = 0; round < 2; round++) {
-      const xml = webhookArrayResponseXml([hook(1, ada, NotifyVia.Email), hook(2, other, NotifyVia.Email | NotifyVia.InApp), hook(3, ada, NotifyVia.None)]);
+      const xml = webhookArrayResponseXml([hook(1, ada, NotifyVia.Email), hook(2, other, NotifyVia.Email | NotifyVia.InApp), hook(3, ada, NotifyVia.None)]).join('');
       const registered = [...xml.matchAll(/<RegisteredAssociate><AssociateId>(\d+)<\/AssociateId><Name>([^<]*)<\/Name>/g)].map((m) => `${m[1]} ${m[2]}`);
       expect(registered).toEqual(['7 Ada &lt;Admin&gt;', '7 Renamed', '7 Ada &lt;Admin&gt;']);
       expect([...xml.matchAll(/<NotifyVia>([^<]*)<\/NotifyVia>/g)].map((m) => m[1])).toEqual(['Email', 'Email InApp', 'None']);
