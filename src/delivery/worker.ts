@@ -405,12 +405,12 @@ export class DeliveryWorker {
   private async record(batch: Finished[]): Promise<void> {
     if (batch.every((f) => f.outcome === 'success')) {
       // The common case, in one round trip: no counter can trip and nothing notifies.
-      await recordSuccesses(
+      const succeeded = await recordSuccesses(
         this.ds,
         this.workerId,
         batch.map((f) => ({ attemptId: f.claim.attemptId, deliveryId: f.claim.deliveryId, webhookId: f.claim.webhookId, httpStatus: f.result.httpStatus, latencyMs: f.result.latencyMs, responseBody: f.result.responseBody })),
       );
-      this.options.metrics?.finished('succeeded', batch.length);
+      this.options.metrics?.finished('succeeded', succeeded);
       return;
     }
     const { policy } = this.options;
@@ -419,19 +419,22 @@ export class DeliveryWorker {
     let notified = 0;
     let settled: Settlement[] = [];
     await this.ds.transaction(async (tx) => {
-      await settleAttempts(tx, batch.map((f) => f.result));
-      const settlements: Settlement[] = batch.map((f) => {
+      // Only results not written yet: this batch may be a retry of one that committed unseen.
+      const fresh = await settleAttempts(tx, batch.map((f) => f.result));
+      const kept = fresh.size === batch.length ? batch : batch.filter((f) => fresh.has(f.claim.attemptId));
+      if (kept.length === 0) return;
+      const settlements: Settlement[] = kept.map((f) => {
         const step = nextStep(f.claim.attempts + 1, f.outcome, policy);
         return { deliveryId: f.claim.deliveryId, step: step.kind, delayMs: step.kind === 'retry' ? step.delayMs : 0 };
       });
 
       const byWebhook = new Map<number, Finished[]>();
-      for (const f of batch) {
+      for (const f of kept) {
         const list = byWebhook.get(f.claim.webhookId) ?? [];
         list.push(f);
         byWebhook.set(f.claim.webhookId, list);
       }
-      const cycleFailed = new Set(batch.filter((f, i) => settlements[i].step === 'failed').map((f) => f.claim.webhookId));
+      const cycleFailed = new Set(kept.filter((f, i) => settlements[i].step === 'failed').map((f) => f.claim.webhookId));
       const ids = [...byWebhook.keys()].sort((a, b) => a - b);
       const deltas = ids.map((webhookId) => {
         const delta = counterDelta(byWebhook.get(webhookId)!.map((f) => ({ outcome: f.outcome, errorText: f.errorText, probe: f.claim.probe })));

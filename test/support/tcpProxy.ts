@@ -19,6 +19,16 @@ export interface TcpProxy {
   terminateAtStartup(on: boolean): void;
   /** How many connections terminateAtStartup ended. */
   readonly terminatedAtStartup: number;
+  /**
+   * The next packet from the server that contains `marker` (a column name in a RowDescription,
+   * a command tag such as COMMIT) is never delivered: its connection is cut instead. The server
+   * has done the work; the client sees its connection fail and cannot know that it did.
+   */
+  loseAnswerContaining(marker: string): void;
+  /** How many answers loseAnswerContaining lost. */
+  readonly answersLost: number;
+  /** How many packets containing the last marker were delivered after the lost one (the client's next try shows here). */
+  readonly answersAfterLoss: number;
 }
 
 /** An ErrorResponse as PostgreSQL sends it when pg_terminate_backend ends a backend. */
@@ -50,6 +60,10 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   };
   let terminating = false;
   let terminated = 0;
+  let marker: Buffer | null = null;
+  let losing = false;
+  let lost = 0;
+  let afterLoss = 0;
   let server = createServer();
   function createServer(): net.Server {
     return net.createServer((client) => {
@@ -59,7 +73,24 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       client.on('error', () => upstream.destroy());
       upstream.on('error', () => client.destroy());
       if (!terminating) {
-        client.pipe(upstream).pipe(client);
+        client.pipe(upstream);
+        upstream.on('data', (chunk: Buffer) => {
+          if (marker && chunk.includes(marker)) {
+            if (losing) {
+              losing = false;
+              lost += 1;
+              client.resetAndDestroy();
+              upstream.destroy();
+              return;
+            }
+            afterLoss += 1;
+          }
+          if (!client.write(chunk)) {
+            upstream.pause();
+            client.once('drain', () => upstream.resume());
+          }
+        });
+        upstream.once('end', () => client.end());
         return;
       }
       client.pipe(upstream);
@@ -96,6 +127,18 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     },
     get terminatedAtStartup() {
       return terminated;
+    },
+    loseAnswerContaining(text: string) {
+      marker = Buffer.from(text, 'utf8');
+      losing = true;
+      lost = 0;
+      afterLoss = 0;
+    },
+    get answersLost() {
+      return lost;
+    },
+    get answersAfterLoss() {
+      return afterLoss;
     },
   };
 }

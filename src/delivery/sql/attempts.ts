@@ -11,13 +11,23 @@ export interface AttemptResultRecord {
   responseBody: string | null;
 }
 
-/** Writes the results of attempts logged at claim time (result unknown until now). */
-export async function settleAttempts(db: Db, results: AttemptResultRecord[]): Promise<void> {
-  if (results.length === 0) return;
-  await db.query(
-    `UPDATE delivery_attempt a SET outcome = r.outcome, http_status = r.http_status, latency_ms = r.latency_ms, error = r.error, response_body = r.response_body
-     FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[]) AS r(attempt_id, outcome, http_status, latency_ms, error, response_body)
-     WHERE a.attempt_id = r.attempt_id`,
+/**
+ * Writes the results of attempts logged at claim time (result unknown until now). Returns the
+ * ids of those it settled: an attempt whose result is already written is left alone, so a batch
+ * recorded again (its commit went through but the answer was lost with the connection) counts
+ * nothing twice. The caller applies counters and settlements for the returned ones only.
+ */
+export async function settleAttempts(db: Db, results: AttemptResultRecord[]): Promise<Set<string>> {
+  if (results.length === 0) return new Set();
+  const settled = await select<{ attemptId: string }>(
+    db,
+    `WITH settled AS (
+       UPDATE delivery_attempt a SET outcome = r.outcome, http_status = r.http_status, latency_ms = r.latency_ms, error = r.error, response_body = r.response_body
+       FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[]) AS r(attempt_id, outcome, http_status, latency_ms, error, response_body)
+       WHERE a.attempt_id = r.attempt_id AND a.outcome IS NULL
+       RETURNING a.attempt_id
+     )
+     SELECT attempt_id::text AS "attemptId" FROM settled`,
     [
       results.map((r) => r.attemptId),
       results.map((r) => r.outcome),
@@ -27,6 +37,7 @@ export async function settleAttempts(db: Db, results: AttemptResultRecord[]): Pr
       results.map((r) => r.responseBody),
     ],
   );
+  return new Set(settled.map((row) => row.attemptId));
 }
 
 export interface AttemptLogEntry {

@@ -110,37 +110,37 @@ export interface SucceededAttempt {
  * transaction) instead of the general record phase's five: nothing can trip, nothing notifies,
  * every delivery is done. The same writes as settleAttempts + addWebhookCounters +
  * settleDeliveries for that case, and the same lock order: the webhook rows in id order first
- * (the scalar subqueries make PostgreSQL run `counted` before it touches an attempt or a delivery).
+ * (the scalar subqueries make PostgreSQL run each step after the one before). TotalCalls counts
+ * the attempts this statement settled, so a batch recorded again after its commit's answer was
+ * lost counts nothing twice. Returns how many deliveries it settled.
  */
-export async function recordSuccesses(db: Db, workerId: string, attempts: SucceededAttempt[]): Promise<void> {
-  if (attempts.length === 0) return;
-  const calls = new Map<number, number>();
-  for (const a of [...attempts].sort((x, y) => x.webhookId - y.webhookId)) calls.set(a.webhookId, (calls.get(a.webhookId) ?? 0) + 1);
-  await select(
+export async function recordSuccesses(db: Db, workerId: string, attempts: SucceededAttempt[]): Promise<number> {
+  if (attempts.length === 0) return 0;
+  const webhookIds = [...new Set(attempts.map((a) => a.webhookId))].sort((x, y) => x - y);
+  const [row] = await select<{ deliveries: number }>(
     db,
     `WITH locked AS (
        SELECT webhook_id FROM webhook WHERE webhook_id = ANY($2::int[]) ORDER BY webhook_id FOR UPDATE
+     ), settled_attempts AS (
+       UPDATE delivery_attempt a SET outcome = 'success', http_status = r.http_status, latency_ms = r.latency_ms, error = NULL, response_body = r.response_body
+       FROM unnest($3::bigint[], $4::int[], $5::int[], $6::text[]) AS r(attempt_id, http_status, latency_ms, response_body)
+       WHERE a.attempt_id = r.attempt_id AND a.outcome IS NULL AND (SELECT count(*) FROM locked) >= 0
+       RETURNING a.webhook_id
      ), counted AS (
        -- A success resets ConsecutiveErrors and ends probing (addWebhookCounters with resets and no trailing failures).
        UPDATE webhook w SET total_calls = w.total_calls + c.calls, consecutive_errors = 0, failing_since = NULL, next_probe_at = NULL
-       FROM unnest($2::int[], $3::int[]) AS c(webhook_id, calls)
-       WHERE w.webhook_id = c.webhook_id AND w.webhook_id IN (SELECT webhook_id FROM locked)
-       RETURNING 1
-     ), settled_attempts AS (
-       UPDATE delivery_attempt a SET outcome = 'success', http_status = r.http_status, latency_ms = r.latency_ms, error = NULL, response_body = r.response_body
-       FROM unnest($4::bigint[], $5::int[], $6::int[], $7::text[]) AS r(attempt_id, http_status, latency_ms, response_body)
-       WHERE a.attempt_id = r.attempt_id AND (SELECT count(*) FROM counted) >= 0
+       FROM (SELECT webhook_id, count(*)::int AS calls FROM settled_attempts GROUP BY webhook_id) AS c
+       WHERE w.webhook_id = c.webhook_id
        RETURNING 1
      ), settled AS (
        UPDATE delivery d SET status = 'succeeded', run_at = now(), locked_by = NULL, locked_until = NULL, completed_at = now()
-       WHERE d.delivery_id = ANY($8::bigint[]) AND d.locked_by = $1 AND d.status IN ('pending', 'held') AND (SELECT count(*) FROM counted) >= 0
+       WHERE d.delivery_id = ANY($7::bigint[]) AND d.locked_by = $1 AND d.status IN ('pending', 'held') AND (SELECT count(*) FROM counted) >= 0
        RETURNING 1
      )
      SELECT (SELECT count(*) FROM counted)::int AS webhooks, (SELECT count(*) FROM settled_attempts)::int AS attempts, (SELECT count(*) FROM settled)::int AS deliveries`,
     [
       workerId,
-      [...calls.keys()],
-      [...calls.values()],
+      webhookIds,
       attempts.map((a) => a.attemptId),
       attempts.map((a) => a.httpStatus),
       attempts.map((a) => a.latencyMs),
@@ -148,4 +148,5 @@ export async function recordSuccesses(db: Db, workerId: string, attempts: Succee
       attempts.map((a) => a.deliveryId),
     ],
   );
+  return row.deliveries;
 }
