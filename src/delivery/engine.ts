@@ -2,6 +2,7 @@
  * Wires the delivery engine to the core: SignalEvent, the state-change hook, and (optionally)
  * an in-process worker. `serve` runs one; `worker` runs only the loop.
  */
+import crypto from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Config } from '../config';
 import { callerContext, type Caller } from '../core/caller';
@@ -11,7 +12,8 @@ import { WebhookState, type AssociateRef, type TypedEntry, type Webhook } from '
 import type { Logger } from '../logger';
 import type { DeliveryMetrics } from '../metrics';
 import { findDelivery, holdOpenDeliveries, redeliverDeliveries, redeliverFailedSince, releaseHeldDeliveries, type Redelivered } from './sql/deliveries';
-import { emitStateChangeEvent, recordEvent, signalAudience, validateSignal, type SignalledEvent } from './signal';
+import { emitStateChangeEvent, signalAudience, validateSignal, type SignalledEvent } from './signal';
+import { SignalBatcher } from './signalBatcher';
 import { purgeExpired, RetentionLoop } from './retention';
 import { DeliveryWorker } from './worker';
 import { ListenerWakeup } from './wakeListeners';
@@ -29,6 +31,8 @@ export class DeliveryEngine {
   metrics: DeliveryMetrics | null = null;
   /** Other processes' workers hear of signals through this, after each signal's commit. */
   private readonly listeners: ListenerWakeup;
+  /** SignalEvents arriving together commit together. */
+  private readonly signals: SignalBatcher;
 
   constructor(
     private readonly ds: DataSource,
@@ -36,6 +40,7 @@ export class DeliveryEngine {
     private readonly logger: Logger,
   ) {
     this.listeners = new ListenerWakeup(ds, logger);
+    this.signals = new SignalBatcher(ds, config.holdDeliveriesWhileTooManyErrors);
   }
 
   /** Hooks SignalEvent and state changes of the manager into this engine. */
@@ -50,13 +55,11 @@ export class DeliveryEngine {
   async signalEvent(eventName: string, primaryKey: number, data: TypedEntry[] | null, caller: Caller): Promise<SignalledEvent> {
     validateSignal(eventName, primaryKey, data);
     const { associate, application } = callerContext(caller);
-    const signalled = await traceSignal(eventName, (traceParent) =>
-      recordEvent(this.ds, eventName, primaryKey, data, associate.associateId, signalAudience(application), {
-        traceParent,
-        holdForTooManyErrors: this.config.holdDeliveriesWhileTooManyErrors,
-        notifyAtCommit: false,
-      }),
-    );
+    const signalled = await traceSignal(eventName, async (traceParent) => {
+      const eventId = crypto.randomUUID();
+      const event = { eventId, name: eventName, primaryKey, data: data && data.length > 0 ? data : null, associateId: associate.associateId, audience: signalAudience(application), traceParent };
+      return { eventId, deliveries: await this.signals.record(event) };
+    });
     if (signalled.deliveries > 0) {
       this.wakeSoon();
       // Workers of other processes, if any are alive (or this process has no worker to know it).

@@ -55,15 +55,15 @@ export function signalAudience(application: string | null): EventAudience {
 }
 
 export interface RecordOptions {
-  /** The SignalEvent span's W3C traceparent (src/tracing.ts). */
-  traceParent?: string | null;
   /** Keep deliveries for TooManyErrors webhooks, held (HOLD_DELIVERIES_WHILE_TOO_MANY_ERRORS); default true. */
   holdForTooManyErrors?: boolean;
-  /** NOTIFY listening workers at commit (default true); false: the caller wakes them after its commit. */
-  notifyAtCommit?: boolean;
 }
 
-/** Stores the event and its deliveries in one statement (one transaction); returns its EventId. */
+/**
+ * Stores the event and its deliveries in one statement, NOTIFYing listening workers at its
+ * commit; returns its EventId. For events inside a transaction (state changes) and for tools;
+ * SignalEvent goes through the engine's SignalBatcher (signalBatcher.ts).
+ */
 export async function recordEvent(
   db: DataSource | EntityManager,
   eventName: string,
@@ -76,9 +76,8 @@ export async function recordEvent(
   const eventId = crypto.randomUUID();
   const deliveries = await insertEventWithDeliveries(
     db,
-    { eventId, name: eventName, primaryKey, data: data && data.length > 0 ? data : null, associateId, audience, traceParent: options.traceParent ?? null },
+    { eventId, name: eventName, primaryKey, data: data && data.length > 0 ? data : null, associateId, audience },
     options.holdForTooManyErrors ?? true,
-    options.notifyAtCommit ?? true,
   );
   return { eventId, deliveries };
 }

@@ -56,3 +56,50 @@ export async function insertEventWithDeliveries(db: Db, event: NewEvent, holdFor
   );
   return row.deliveries;
 }
+
+/**
+ * insertEventWithDeliveries for several events in one statement and one commit (SignalEvents
+ * that arrived together: delivery/signalBatcher.ts). Deliveries are made in the order of
+ * `events`, so an ordered webhook receives them in that order. Returns each event's pending
+ * deliveries, in the order of `events`. Never NOTIFYs (the caller wakes workers after the commit).
+ */
+export async function insertEventsWithDeliveries(db: Db, events: NewEvent[], holdForTooManyErrors = true): Promise<number[]> {
+  const rows = await select<{ position: number; deliveries: number }>(
+    db,
+    // A lookup per event (LATERAL, the GIN index on events), however many webhooks are stored.
+    `WITH input AS (
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::jsonb[], $5::int[], $6::text[], $7::bool[], $8::text[])
+         WITH ORDINALITY AS i(event_id, name, primary_key, data, associate_id, trace_parent, everyone, application, position)
+     ), ev AS (
+       INSERT INTO event (event_id, name, primary_key, data, associate_id, trace_parent)
+       SELECT event_id, name, primary_key, data, associate_id, trace_parent FROM input ORDER BY position
+       RETURNING event_id
+     ), d AS (
+       INSERT INTO delivery (event_id, webhook_id, status)
+       SELECT i.event_id, w.webhook_id, CASE WHEN w.state = 1 THEN 'pending' ELSE 'held' END
+       FROM ev JOIN input i USING (event_id)
+       CROSS JOIN LATERAL (
+         SELECT w.webhook_id, w.state FROM webhook w
+         WHERE (w.state = 1 OR w.state = 3 AND $9::bool) AND w.events @> ARRAY[i.name]
+           AND (i.everyone OR w.application_hash IS NOT DISTINCT FROM i.application)
+       ) w
+       ORDER BY i.position, w.webhook_id
+       RETURNING event_id, status
+     )
+     SELECT i.position::int AS position, COALESCE(c.pending, 0)::int AS deliveries
+     FROM input i LEFT JOIN (SELECT event_id, count(*) FILTER (WHERE status = 'pending') AS pending FROM d GROUP BY event_id) c USING (event_id)
+     ORDER BY i.position`,
+    [
+      events.map((e) => e.eventId),
+      events.map((e) => e.name),
+      events.map((e) => e.primaryKey),
+      events.map((e) => (e.data === null ? null : JSON.stringify(e.data))),
+      events.map((e) => e.associateId),
+      events.map((e) => e.traceParent ?? null),
+      events.map((e) => e.audience === 'everyone'),
+      events.map((e) => (e.audience === 'everyone' ? null : e.audience.application)),
+      holdForTooManyErrors,
+    ],
+  );
+  return rows.map((row) => row.deliveries);
+}
