@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pino from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 import type { Config } from './config';
 
 export type Logger = pino.Logger;
@@ -24,7 +24,11 @@ export function createLogger(config: Pick<Config, 'logLevel'> & Partial<Pick<Con
   // A destination other than stdout: tests read what would be logged.
   if (destination) return pino(options, destination);
   // A person at a terminal gets readable lines; pipes and log collectors get JSON.
-  if (process.stdout.isTTY && config.logFormat !== 'json') return pino(options, pretty({ colorize: true, sync: true, translateTime: 'SYS:HH:MM:ss.l' }));
+  // pino-pretty is loaded only then: a service logging JSON never needs it.
+  if (process.stdout.isTTY && config.logFormat !== 'json') {
+    const pretty = require('pino-pretty') as typeof PinoPretty;
+    return pino(options, pretty({ colorize: true, sync: true, translateTime: 'SYS:HH:MM:ss.l' }));
+  }
   return pino(options);
 }
 

@@ -1,4 +1,4 @@
-import * as nodemailer from 'nodemailer';
+import type * as nodemailer from 'nodemailer';
 import type { DataSource } from 'typeorm';
 import { claimDueNotifications, markNotificationSent, retryNotification, type StoredNotification } from '../db/notificationOutbox';
 import type { Logger } from '../logger';
@@ -32,8 +32,9 @@ export class NotificationSender {
     private readonly logger: Logger,
   ) {
     const t = options.smtpTimeoutMs;
+    // Loaded only where mail is configured: a process that sends none need not hold nodemailer.
     this.transport = options.smtpUrl
-      ? nodemailer.createTransport({ url: options.smtpUrl, connectionTimeout: t, greetingTimeout: t, socketTimeout: t } as nodemailer.TransportOptions)
+      ? (require('nodemailer') as typeof nodemailer).createTransport({ url: options.smtpUrl, connectionTimeout: t, greetingTimeout: t, socketTimeout: t } as nodemailer.TransportOptions)
       : null;
   }
 

@@ -2,8 +2,8 @@ import { loadConfig } from '../../src/config';
 import { DeliveryEngine } from '../../src/delivery/engine';
 import { createLogger } from '../../src/logger';
 import { startService, type RunningService } from '../../src/service';
-import { createTestDatabase, type TestDatabase } from '../support/testDatabase';
-import { startTcpProxy, type TcpProxy } from '../support/tcpProxy';
+import type { TestDatabase } from '../support/testDatabase';
+import { databaseBehindProxy, type TcpProxy } from '../support/tcpProxy';
 import { ACTOR, createWebhook, startCheckingReceiver, waitFor, type CheckingReceiver } from './helpers';
 
 /**
@@ -28,13 +28,10 @@ describe('a recorded batch whose answer was lost', () => {
 
   beforeAll(async () => {
     if (!process.env.DATABASE_URL) return;
-    database = await createTestDatabase();
-    const direct = new URL(database.env.DATABASE_URL!);
-    proxy = await startTcpProxy(direct.hostname, Number(direct.port || 5432));
-    const viaProxy = new URL(direct);
-    viaProxy.port = String(proxy.port);
+    let url: string;
+    ({ database, proxy, url } = await databaseBehindProxy());
     // Retries an hour away: each event gets exactly one attempt while the test looks.
-    config = loadConfig({ ...database.env, DATABASE_URL: viaProxy.toString(), PORT: '0', LOG_LEVEL: 'silent', BOOTSTRAP_TICKET: 'false', RUN_WORKER: 'false', ALLOW_HTTP_TARGETS: 'true', ALLOW_PRIVATE_TARGETS: 'true', DELIVERY_RETRY_SCHEDULE_MS: '3600000' });
+    config = loadConfig({ ...database.env, DATABASE_URL: url, PORT: '0', LOG_LEVEL: 'silent', BOOTSTRAP_TICKET: 'false', RUN_WORKER: 'false', ALLOW_HTTP_TARGETS: 'true', ALLOW_PRIVATE_TARGETS: 'true', DELIVERY_RETRY_SCHEDULE_MS: '3600000' });
     service = await startService(config, createLogger(config));
   });
 

@@ -5,8 +5,8 @@ import { createTicket } from '../../src/core/tickets';
 import { createLogger } from '../../src/logger';
 import { startService, type RunningService } from '../../src/service';
 import { SOAP_PATH } from '../../src/soap/soapService';
-import { createTestDatabase, type TestDatabase } from '../support/testDatabase';
-import { startTcpProxy, type TcpProxy } from '../support/tcpProxy';
+import type { TestDatabase } from '../support/testDatabase';
+import { databaseBehindProxy, type TcpProxy } from '../support/tcpProxy';
 
 /**
  * A database that goes away for a moment: the service's connections to a real PostgreSQL are
@@ -32,13 +32,9 @@ describe('a database briefly unavailable', () => {
 
   beforeAll(async () => {
     if (!process.env.DATABASE_URL) return;
-    database = await createTestDatabase();
-    const direct = new URL(database.env.DATABASE_URL!);
-    proxy = await startTcpProxy(direct.hostname, Number(direct.port || 5432));
-    const viaProxy = new URL(direct);
-    viaProxy.hostname = '127.0.0.1';
-    viaProxy.port = String(proxy.port);
-    const config = loadConfig({ ...database.env, DATABASE_URL: viaProxy.toString(), PORT: '0', LOG_LEVEL: 'info', BOOTSTRAP_TICKET: 'false', RUN_WORKER: 'false', RATE_LIMIT_PER_MINUTE: '0', ALLOW_HTTP_TARGETS: 'true', ALLOW_PRIVATE_TARGETS: 'true' });
+    let url: string;
+    ({ database, proxy, url } = await databaseBehindProxy());
+    const config = loadConfig({ ...database.env, DATABASE_URL: url, PORT: '0', LOG_LEVEL: 'info', BOOTSTRAP_TICKET: 'false', RUN_WORKER: 'false', RATE_LIMIT_PER_MINUTE: '0', ALLOW_HTTP_TARGETS: 'true', ALLOW_PRIVATE_TARGETS: 'true' });
     const sink = new Writable({
       write(chunk: Buffer, _encoding, done) {
         for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) logLines.push(JSON.parse(line));

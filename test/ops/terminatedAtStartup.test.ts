@@ -3,8 +3,8 @@ import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { startService, type RunningService } from '../../src/service';
 import { ACTOR, createWebhook, startCheckingReceiver, waitFor, type CheckingReceiver } from '../delivery/helpers';
-import { createTestDatabase, type TestDatabase } from '../support/testDatabase';
-import { startTcpProxy, type TcpProxy } from '../support/tcpProxy';
+import type { TestDatabase } from '../support/testDatabase';
+import { databaseBehindProxy, type TcpProxy } from '../support/tcpProxy';
 
 /**
  * A backend terminated the moment its startup finished: the server's ReadyForQuery and its
@@ -34,12 +34,9 @@ describe('connections terminated as their startup completes', () => {
   });
 
   runIt("crash nothing: the pool and the worker's LISTEN connect again, and every event signalled afterwards is delivered", async () => {
-    database = await createTestDatabase();
-    const direct = new URL(database.env.DATABASE_URL!);
-    proxy = await startTcpProxy(direct.hostname, Number(direct.port || 5432));
-    const viaProxy = new URL(direct);
-    viaProxy.port = String(proxy.port);
-    const config = loadConfig({ ...database.env, DATABASE_URL: viaProxy.toString(), PORT: '0', LOG_LEVEL: 'silent', BOOTSTRAP_TICKET: 'false', RUN_WORKER: 'true', ALLOW_HTTP_TARGETS: 'true', ALLOW_PRIVATE_TARGETS: 'true' });
+    let url: string;
+    ({ database, proxy, url } = await databaseBehindProxy());
+    const config = loadConfig({ ...database.env, DATABASE_URL: url, PORT: '0', LOG_LEVEL: 'silent', BOOTSTRAP_TICKET: 'false', RUN_WORKER: 'true', ALLOW_HTTP_TARGETS: 'true', ALLOW_PRIVATE_TARGETS: 'true' });
     service = await startService(config, createLogger(config));
     receiver = await startCheckingReceiver(null);
     await createWebhook(service.manager, receiver.url, ['startup.killed'], { secret: '' });
@@ -50,7 +47,7 @@ describe('connections terminated as their startup completes', () => {
     const admin = new Client({ connectionString: process.env.DATABASE_URL });
     await admin.connect();
     try {
-      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [direct.pathname.slice(1)]);
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [new URL(url).pathname.slice(1)]);
       await waitFor('the pool and the listener to be terminated at startup', () => proxy!.terminatedAtStartup >= 4, 15_000);
     } finally {
       proxy.terminateAtStartup(false);

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { createTestDatabase, type TestDatabase } from './testDatabase';
 
 /**
  * A TCP proxy on 127.0.0.1 in front of a real server, for outages without touching the server:
@@ -141,4 +142,18 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       return afterLoss;
     },
   };
+}
+
+/**
+ * A fresh database on the PostgreSQL server of DATABASE_URL, and a proxy in front of it: `url`
+ * reaches the database through the proxy (127.0.0.1), for a service whose connections a test cuts.
+ */
+export async function databaseBehindProxy(): Promise<{ database: TestDatabase; proxy: TcpProxy; url: string }> {
+  const database = await createTestDatabase();
+  const direct = new URL(database.env.DATABASE_URL!);
+  const proxy = await startTcpProxy(direct.hostname, Number(direct.port || 5432));
+  const viaProxy = new URL(direct);
+  viaProxy.hostname = '127.0.0.1';
+  viaProxy.port = String(proxy.port);
+  return { database, proxy, url: viaProxy.toString() };
 }
