@@ -2,7 +2,6 @@
  * Wires the delivery engine to the core: SignalEvent, the state-change hook, and (optionally)
  * an in-process worker. `serve` runs one; `worker` runs only the loop.
  */
-import crypto from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Config } from '../config';
 import { callerContext, type Caller } from '../core/caller';
@@ -12,7 +11,7 @@ import { WebhookState, type AssociateRef, type TypedEntry, type Webhook } from '
 import type { Logger } from '../logger';
 import type { DeliveryMetrics } from '../metrics';
 import { findDelivery, holdOpenDeliveries, redeliverDeliveries, redeliverFailedSince, releaseHeldDeliveries, type Redelivered } from './sql/deliveries';
-import { emitStateChangeEvent, signalAudience, validateSignal, type SignalledEvent } from './signal';
+import { emitStateChangeEvent, newEvent, signalAudience, validateSignal, type SignalledEvent } from './signal';
 import { SignalBatcher } from './signalBatcher';
 import { purgeExpired, RetentionLoop } from './retention';
 import { DeliveryWorker } from './worker';
@@ -56,9 +55,8 @@ export class DeliveryEngine {
     validateSignal(eventName, primaryKey, data);
     const { associate, application } = callerContext(caller);
     const signalled = await traceSignal(eventName, async (traceParent) => {
-      const eventId = crypto.randomUUID();
-      const event = { eventId, name: eventName, primaryKey, data: data && data.length > 0 ? data : null, associateId: associate.associateId, audience: signalAudience(application), traceParent };
-      return { eventId, deliveries: await this.signals.record(event) };
+      const event = newEvent(eventName, primaryKey, data, associate.associateId, signalAudience(application), traceParent);
+      return { eventId: event.eventId, deliveries: await this.signals.record(event) };
     });
     if (signalled.deliveries > 0) {
       this.wakeSoon();

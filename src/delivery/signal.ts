@@ -1,6 +1,6 @@
 /**
  * Recording events: SignalEvent's validation, and the webhook{ID}.started/stopped/errors
- * events of state changes. Both fan out the same way (queue.insertEventWithDeliveries).
+ * events of state changes. Both fan out the same way (sql/events.ts).
  *
  * Signals are scoped (SPEC 7): an operator's signal (no application) reaches every subscriber,
  * as NetServer's own events do; an application's signal reaches only its own application's
@@ -15,7 +15,7 @@ import { ValidationError } from '../core/errors';
 import { checkStorableText, validateEventName } from '../core/validation';
 import { WEBHOOK_STATE_NAMES, type TypedEntry, type WebhookState } from '../core/webhook';
 import { stateChangeEventName } from './policy';
-import { insertEventWithDeliveries, type EventAudience } from './sql/events';
+import { insertEventWithDeliveries, type EventAudience, type NewEvent } from './sql/events';
 
 const MAX_DATA_ENTRIES = 1000;
 const MAX_KEY_LENGTH = 400;
@@ -73,13 +73,14 @@ export async function recordEvent(
   audience: EventAudience,
   options: RecordOptions = {},
 ): Promise<SignalledEvent> {
-  const eventId = crypto.randomUUID();
-  const deliveries = await insertEventWithDeliveries(
-    db,
-    { eventId, name: eventName, primaryKey, data: data && data.length > 0 ? data : null, associateId, audience },
-    options.holdForTooManyErrors ?? true,
-  );
-  return { eventId, deliveries };
+  const event = newEvent(eventName, primaryKey, data, associateId, audience);
+  const deliveries = await insertEventWithDeliveries(db, event, options.holdForTooManyErrors ?? true);
+  return { eventId: event.eventId, deliveries };
+}
+
+/** An event to store, with an EventId of its own; an empty Data is stored as none. */
+export function newEvent(name: string, primaryKey: number, data: TypedEntry[] | null, associateId: number, audience: EventAudience, traceParent: string | null = null): NewEvent {
+  return { eventId: crypto.randomUUID(), name, primaryKey, data: data && data.length > 0 ? data : null, associateId, audience, traceParent };
 }
 
 /** webhook{ID}.started / .stopped / .errors, inside the transaction that changed the state. Returns the deliveries created. */

@@ -3,7 +3,7 @@ import { DeliveryEngine } from '../../src/delivery/engine';
 import { createLogger } from '../../src/logger';
 import { startService, type RunningService } from '../../src/service';
 import type { TestDatabase } from '../support/testDatabase';
-import { databaseBehindProxy, type TcpProxy } from '../support/tcpProxy';
+import { databaseBehindProxy, itBehindProxy, type TcpProxy } from '../support/tcpProxy';
 import { ACTOR, createWebhook, startCheckingReceiver, waitFor, type CheckingReceiver } from './helpers';
 
 /**
@@ -13,11 +13,7 @@ import { ACTOR, createWebhook, startCheckingReceiver, waitFor, type CheckingRece
  * failure could trip a webhook to TooManyErrors on half the errors it needs). A TCP proxy in front of a
  * real PostgreSQL server loses exactly that answer. Needs DATABASE_URL.
  */
-const runIt = process.env.DATABASE_URL ? it : it.skip;
-if (!process.env.DATABASE_URL) {
-  // eslint-disable-next-line no-console
-  console.log('lostRecordAnswer.test.ts: SKIPPED (needs DATABASE_URL: a PostgreSQL server to put a proxy in front of).');
-}
+const runIt = itBehindProxy('lostRecordAnswer.test.ts');
 
 describe('a recorded batch whose answer was lost', () => {
   let database: TestDatabase | undefined;

@@ -6,7 +6,7 @@ import { createLogger } from '../../src/logger';
 import { startService, type RunningService } from '../../src/service';
 import { SOAP_PATH } from '../../src/soap/soapService';
 import type { TestDatabase } from '../support/testDatabase';
-import { databaseBehindProxy, type TcpProxy } from '../support/tcpProxy';
+import { databaseBehindProxy, itBehindProxy, type TcpProxy } from '../support/tcpProxy';
 
 /**
  * A database that goes away for a moment: the service's connections to a real PostgreSQL are
@@ -14,11 +14,7 @@ import { databaseBehindProxy, type TcpProxy } from '../support/tcpProxy';
  * are terminated by the server (pg_terminate_backend, SQLSTATE 57P01, what a restart does).
  * Needs a PostgreSQL server (DATABASE_URL); the embedded mode owns its server's port.
  */
-const runIt = process.env.DATABASE_URL ? it : it.skip;
-if (!process.env.DATABASE_URL) {
-  // eslint-disable-next-line no-console
-  console.log('databaseOutage.test.ts: SKIPPED (needs DATABASE_URL: a PostgreSQL server to put a proxy in front of).');
-}
+const runIt = itBehindProxy('databaseOutage.test.ts');
 
 const TNS = 'http://www.superoffice.net/ws/crm/NetServer/Services88';
 

@@ -4,7 +4,7 @@ import { createLogger } from '../../src/logger';
 import { startService, type RunningService } from '../../src/service';
 import { ACTOR, createWebhook, startCheckingReceiver, waitFor, type CheckingReceiver } from '../delivery/helpers';
 import type { TestDatabase } from '../support/testDatabase';
-import { databaseBehindProxy, type TcpProxy } from '../support/tcpProxy';
+import { databaseBehindProxy, itBehindProxy, type TcpProxy } from '../support/tcpProxy';
 
 /**
  * A backend terminated the moment its startup finished: the server's ReadyForQuery and its
@@ -14,11 +14,7 @@ import { databaseBehindProxy, type TcpProxy } from '../support/tcpProxy';
  * unhandled 'error' event. CI once lost a worker process this way in the outage test of
  * workers.test.ts. Needs a PostgreSQL server (DATABASE_URL) to put a proxy in front of.
  */
-const runIt = process.env.DATABASE_URL ? it : it.skip;
-if (!process.env.DATABASE_URL) {
-  // eslint-disable-next-line no-console
-  console.log('terminatedAtStartup.test.ts: SKIPPED (needs DATABASE_URL: a PostgreSQL server to put a proxy in front of).');
-}
+const runIt = itBehindProxy('terminatedAtStartup.test.ts');
 
 describe('connections terminated as their startup completes', () => {
   let database: TestDatabase | undefined;

@@ -157,3 +157,14 @@ export async function databaseBehindProxy(): Promise<{ database: TestDatabase; p
   viaProxy.port = String(proxy.port);
   return { database, proxy, url: viaProxy.toString() };
 }
+
+/**
+ * `it` where a proxy can go in front of a PostgreSQL server (DATABASE_URL is set; `.ci/run` runs
+ * every suite on one too), otherwise `it.skip`, saying so once for `file`.
+ */
+export function itBehindProxy(file: string): jest.It {
+  if (process.env.DATABASE_URL) return it;
+  // eslint-disable-next-line no-console
+  console.log(`${file}: SKIPPED (needs DATABASE_URL: a PostgreSQL server to put a proxy in front of).`);
+  return it.skip;
+}
