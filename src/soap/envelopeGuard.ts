@@ -69,6 +69,9 @@ export function checkEnvelope(body: Buffer, soapActionHeader: string | undefined
   if (valid !== true) {
     return { ok: false, message: `The request is not well-formed XML: ${valid.err.msg.replace(/\.$/, '')} (line ${valid.err.line}, column ${valid.err.col}). Send a well-formed SOAP 1.1 envelope.` };
   }
+  if (shape.mixed) {
+    return { ok: false, message: `The element ${shape.mixed.element} holds text (${JSON.stringify(shape.mixed.text)}) beside child elements; no element of this service's messages holds both: remove the text.` };
+  }
   const root = firstElement(xml, 0);
   if (!root || localName(root.name) !== 'Envelope') {
     return { ok: false, message: 'The request is not a SOAP envelope: its root element must be Envelope in the SOAP 1.1 namespace.' };
@@ -152,18 +155,42 @@ function namespaceDeclared(tag: StartTag, prefix: string): string | undefined {
   return declaration.exec(tag.attributes)?.[2];
 }
 
-/** Depth and element count from the tag stream (the parser itself recurses per level). */
-function measure(xml: string): { depth: number; elements: number } {
-  let depth = 0;
+/**
+ * Depth and element count from the tag stream (the parser itself recurses per level), and the
+ * first element that mixes text with child elements: no element of this service's messages may
+ * (the WSDL declares none mixed), and node-soap fails on one with an internal error.
+ */
+function measure(xml: string): { depth: number; elements: number; mixed: { element: string; text: string } | null } {
+  // CDATA is text, and what looks like a tag inside it is not one; comments are neither.
+  const scanned = xml.includes('<!') ? xml.replace(CDATA_OR_COMMENT, (section) => (section.startsWith('<!--') ? '' : 'cdata')) : xml;
   let maxDepth = 0;
   let elements = 0;
-  const tags = /<(\/?)[A-Za-z_][^>]*?(\/?)>/g;
-  for (let match = tags.exec(xml); match; match = tags.exec(xml)) {
-    if (match[1]) depth--;
-    else {
-      elements++;
-      if (!match[2]) maxDepth = Math.max(maxDepth, ++depth);
+  let mixed: { element: string; text: string } | null = null;
+  const open: string[] = [];
+  let previousEnd = -1;
+  let previousWasStart = false;
+  // Quoted attribute values may hold '>'.
+  const tags = /<(\/?)([A-Za-z_][^\s/>]*)(?:[^>"']|"[^"]*"|'[^']*')*?(\/?)>/g;
+  for (let match = tags.exec(scanned); match; match = tags.exec(scanned)) {
+    const closing = match[1] === '/';
+    if (mixed === null && previousEnd >= 0 && open.length > 0 && (!previousWasStart || !closing)) {
+      // Text after a child element, or before one: content beside children.
+      const text = scanned.slice(previousEnd, match.index);
+      if (text.trim() !== '') mixed = { element: open[open.length - 1], text: text.trim().slice(0, 40) };
     }
+    if (closing) {
+      open.pop();
+      previousWasStart = false;
+    } else {
+      elements++;
+      if (match[3]) previousWasStart = false;
+      else {
+        open.push(match[2]);
+        maxDepth = Math.max(maxDepth, open.length);
+        previousWasStart = true;
+      }
+    }
+    previousEnd = tags.lastIndex;
   }
-  return { depth: maxDepth, elements };
+  return { depth: maxDepth, elements, mixed };
 }

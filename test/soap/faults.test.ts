@@ -177,6 +177,9 @@ describe('SOAP faults and bad input', () => {
       ['a WebhookId beyond xs:int', `<GetWebhook xmlns="${TNS}"><WebhookId>99999999999</WebhookId></GetWebhook>`, /WebhookId must be a whole number/],
       ['a State that does not exist', `<SaveWebhook xmlns="${TNS}"><Webhook><State>Exploded</State></Webhook></SaveWebhook>`, /State &quot;Exploded&quot; is not a WebhookState/],
       ['a missing Webhook element', `<SaveWebhook xmlns="${TNS}"/>`, /Webhook element is missing/],
+      // node-soap failed on these with an internal error (a soap:Server fault): found by test/security/fuzz.test.ts.
+      ['text before a child element (mixed content)', `<SaveWebhook xmlns="${TNS}"><Webhook><Properties><StringObjectKeyValuePair>WS<Key>k</Key><Value xsi:type="xs:int">1</Value></StringObjectKeyValuePair></Properties></Webhook></SaveWebhook>`, /element StringObjectKeyValuePair holds text \(&quot;WS&quot;\) beside child elements/],
+      ['text after a child element (mixed content)', `<GetWebhook xmlns="${TNS}"><WebhookId>1</WebhookId>and more</GetWebhook>`, /element GetWebhook holds text \(&quot;and more&quot;\) beside child elements/],
       ['a typed property whose value does not match its xsi:type', `<SaveWebhook xmlns="${TNS}"><Webhook><Events xmlns:a="http://schemas.microsoft.com/2003/10/Serialization/Arrays"><a:string>a.b</a:string></Events><TargetUrl>http://127.0.0.1:1/</TargetUrl><Properties><StringObjectKeyValuePair><Key>n</Key><Value xsi:type="xs:int">twelve</Value></StringObjectKeyValuePair></Properties></Webhook></SaveWebhook>`, /typed xs:int but &quot;twelve&quot;/],
     ])('refuses %s', async (_name, body, text) => {
       const before = await snapshot();
@@ -207,6 +210,15 @@ describe('SOAP faults and bad input', () => {
       const response = await postEnvelope(t.soapUrl, body);
       expect(response.status).toBe(200);
       expect(response.text).toContain('<CreateDefaultWebhookResponse');
+    });
+
+    it('takes CDATA that looks like markup, and > inside an attribute value, as the text they are', async () => {
+      const body = `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" data-note="a > b">
+        <s:Header><Credentials xmlns="${TNS}"><Ticket>${t.ticket}</Ticket></Credentials></s:Header>
+        <s:Body><GetAllWebhooks xmlns="${TNS}"><NameFilter><![CDATA[<b>no such</b> name]]></NameFilter></GetAllWebhooks></s:Body></s:Envelope>`;
+      const response = await postEnvelope(t.soapUrl, body);
+      expect(response.status).toBe(200);
+      expect(response.text).toContain('<GetAllWebhooksResponse');
     });
 
     it('answers GET ?wsdl with our WSDL pointing at the public URL', async () => {
