@@ -40,8 +40,8 @@ const REQUEST_ID = /^[\w.-]{1,100}$/;
  * Not at `info`: a JSON line and a write per request cost more than a cheap request itself, and
  * the doors log every failure of ours in detail (with the error) anyway.
  */
-export function requestLogger(logger: Logger) {
-  return (req: IncomingMessage & { id?: string }, res: ServerResponse, next: () => void): void => {
+export function requestTracer(logger: Logger) {
+  return (req: IncomingMessage & { id?: string }, res: ServerResponse): void => {
     const given = req.headers['x-request-id'];
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
     req.id = id;
@@ -54,6 +54,5 @@ export function requestLogger(logger: Logger) {
         logger[level]({ req: { id, method: req.method, url: req.url }, res: { statusCode: res.statusCode }, responseTime: Math.round(performance.now() - started) }, 'request completed');
       });
     }
-    next();
   };
 }

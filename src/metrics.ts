@@ -4,7 +4,8 @@
  * are read from the database when scraped (two indexed aggregate queries), so every replica
  * reports the shared queue; counters count what this process did.
  */
-import type { Express, NextFunction, Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Express, Request, Response } from 'express';
 import client from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { WEBHOOK_STATE_NAMES } from './core/webhook';
@@ -84,22 +85,23 @@ export class Metrics implements DeliveryMetrics {
   }
 
   /** Counts every SOAP and REST request when its response is finished. Labels come from fixed lists and route templates, never from raw paths. */
-  requestCounter() {
-    return (req: Request, res: Response, next: NextFunction): void => {
-      res.once('finish', () => {
-        const label = requestLabel(req, res.statusCode);
-        if (!label) return;
-        const key = `${label.door} ${label.operation} ${label.outcome}`;
-        let child = this.requestChildren.get(key);
-        if (!child) {
-          child = this.requests.labels(label);
-          this.requestChildren.set(key, child);
-        }
-        child.inc();
-      });
-      next();
-    };
-  }
+  readonly countRequest = (_req: IncomingMessage, res: ServerResponse): void => {
+    res.once('finish', this.countFinished);
+  };
+
+  /** One function for every response (`this` is the response), not a closure per request. */
+  private readonly countFinished = ((metrics: Metrics) =>
+    function countFinished(this: Response): void {
+      const label = requestLabel(this.req, this.statusCode);
+      if (!label) return;
+      const key = `${label.door} ${label.operation} ${label.outcome}`;
+      let child = metrics.requestChildren.get(key);
+      if (!child) {
+        child = metrics.requests.labels(label);
+        metrics.requestChildren.set(key, child);
+      }
+      child.inc();
+    })(this);
 
   mount(app: Express): void {
     app.get('/metrics', async (_req, res) => {
@@ -114,8 +116,10 @@ export class Metrics implements DeliveryMetrics {
 }
 
 function requestLabel(req: Request, status: number): { door: string; operation: string; outcome: string } | null {
-  const query = req.originalUrl.indexOf('?');
-  const path = query < 0 ? req.originalUrl : req.originalUrl.slice(0, query);
+  // originalUrl: express's, the URL before its routers took a mount path off; a request the front door answered itself never reached express.
+  const url = req.originalUrl ?? req.url;
+  const query = url.indexOf('?');
+  const path = query < 0 ? url : url.slice(0, query);
   if (path === SOAP_PATH) {
     if (req.method !== 'POST') return null; // ?wsdl
     const action = String(req.headers.soapaction ?? '').replace(/^"|"$/g, '');

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import express from 'express';
+import express, { type Request, type Response } from 'express';
 import type { Config } from './config';
 import { RequestRateLimiter } from './core/rateLimit';
 import { createBootstrapTicket } from './core/tickets';
@@ -9,7 +9,8 @@ import { reserveTokens } from './db/rateLimitBuckets';
 import { DeliveryEngine } from './delivery/engine';
 import { mountConsole } from './console/consoleRoutes';
 import { mountHealth } from './health';
-import { createLogger, requestLogger, type Logger } from './logger';
+import { frontDoor } from './frontDoor';
+import { createLogger, requestTracer, type Logger } from './logger';
 import { Metrics } from './metrics';
 import { mountRestApi } from './rest/routes';
 import { mountSoapService, SOAP_PATH } from './soap/soapService';
@@ -38,26 +39,33 @@ export async function startService(config: Config, logger: Logger = createLogger
     delivery.metrics = metrics;
     if (config.runWorker) delivery.startWorker();
     delivery.startRetention();
-    const app = express();
-    app.disable('x-powered-by');
-    app.use(requestLogger(logger));
-    app.use(tenantPaths(config.contextIdentifier));
-    app.use(metrics.requestCounter());
     // One limiter for both doors, its buckets in the database: a ticket's budget is shared
     // between SOAP and REST and between every process serving this database.
     const rateLimiter = new RequestRateLimiter(config.rateLimitPerMinute, (...args) => reserveTokens(db.dataSource, ...args));
-    // The doors first: every route an express app passes costs a path match per request.
-    await mountSoapService(app, { ds: db.dataSource, manager, publicUrl: config.publicUrl, bodyLimitBytes: config.bodyLimitBytes, logger, rateLimiter });
-    mountRestApi(app, { ds: db.dataSource, manager, bodyLimitBytes: config.bodyLimitBytes, logger, rateLimiter, delivery });
-    mountHealth(app, db.dataSource);
-    metrics.mount(app);
-    mountConsole(app);
-    app.use((_req, res) => {
-      res.status(404).type('text/plain').send(`Not found. The operator console is at /; the SOAP endpoint is ${SOAP_PATH} (WSDL at ${SOAP_PATH}?wsdl); REST at /api/v1 (openapi.json).\n`);
+    const soapDoor = newDoor();
+    await mountSoapService(soapDoor, { ds: db.dataSource, manager, publicUrl: config.publicUrl, bodyLimitBytes: config.bodyLimitBytes, logger, rateLimiter });
+    const restDoor = newDoor();
+    mountRestApi(restDoor, { ds: db.dataSource, manager, bodyLimitBytes: config.bodyLimitBytes, logger, rateLimiter, delivery });
+    const otherDoor = newDoor();
+    mountHealth(otherDoor, db.dataSource);
+    metrics.mount(otherDoor);
+    mountConsole(otherDoor);
+    for (const door of [soapDoor, restDoor, otherDoor]) door.use(notFound);
+    const traceRequest = requestTracer(logger);
+    const takeTenantPrefix = tenantPaths(config.contextIdentifier);
+    const handler = frontDoor(SOAP_PATH, {
+      prepare(req, res) {
+        traceRequest(req, res);
+        metrics.countRequest(req, res);
+        return takeTenantPrefix(req, res);
+      },
+      soap: soapDoor,
+      rest: restDoor,
+      other: otherDoor,
     });
 
     const bootstrapTicket = config.bootstrapTicket ? await createBootstrapTicket(db.dataSource) : null;
-    const server = http.createServer(app);
+    const server = http.createServer(handler);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.port, resolve);
@@ -89,4 +97,14 @@ export async function startService(config: Config, logger: Logger = createLogger
     await db.close();
     throw error;
   }
+}
+
+function newDoor() {
+  const door = express();
+  door.disable('x-powered-by');
+  return door;
+}
+
+function notFound(_req: Request, res: Response): void {
+  res.status(404).type('text/plain').send(`Not found. The operator console is at /; the SOAP endpoint is ${SOAP_PATH} (WSDL at ${SOAP_PATH}?wsdl); REST at /api/v1 (openapi.json).\n`);
 }

@@ -1,4 +1,4 @@
-import type { NextFunction, Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /**
  * NetServer Online addresses a tenant in the path: https://host/Cust12345/Remote/Services88/Webhook.svc
@@ -10,11 +10,12 @@ import type { NextFunction, Request, Response } from 'express';
 
 const DOOR_PATH = /^\/([^/?]+)(\/(?:Remote\/Services88\/Webhook\.svc|api\/)[^]*)$/i;
 
+/** Takes the configured tenant's prefix off req.url; answers 404 itself (and returns true) for another tenant's. */
 export function tenantPaths(contextIdentifier: string) {
   const tenant = contextIdentifier.toLowerCase();
-  return (req: Request, res: Response, next: NextFunction): void => {
-    const match = DOOR_PATH.exec(req.url);
-    if (!match) return next();
+  return (req: IncomingMessage, res: ServerResponse & { locals?: Record<string, unknown> }): boolean => {
+    const match = DOOR_PATH.exec(req.url ?? '');
+    if (!match) return false;
     let name: string;
     try {
       name = decodeURIComponent(match[1]);
@@ -22,12 +23,21 @@ export function tenantPaths(contextIdentifier: string) {
       name = match[1];
     }
     if (name.toLowerCase() === tenant) {
+      // express keeps res.locals it finds (app.handle sets them only when absent).
+      res.locals ??= Object.create(null) as Record<string, unknown>;
       res.locals.tenantPrefix = `/${match[1]}`;
       req.url = match[2];
-      return next();
+      return false;
     }
     const message = `There is no tenant ${JSON.stringify(name.slice(0, 60))} here: this service serves ${contextIdentifier}, at /${contextIdentifier}/ or at the root.`;
-    if (/^\/api\//i.test(match[2])) res.status(404).json({ Error: true, ErrorType: 'NotFound', Message: message });
-    else res.status(404).type('text/plain').send(`${message}\n`);
+    res.statusCode = 404;
+    if (/^\/api\//i.test(match[2])) {
+      res.setHeader('Content-Type', 'application/json; charset=utf-8');
+      res.end(JSON.stringify({ Error: true, ErrorType: 'NotFound', Message: message }));
+    } else {
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      res.end(`${message}\n`);
+    }
+    return true;
   };
 }

@@ -86,12 +86,6 @@ export function mountRestApi(app: Express, deps: RestDependencies): void {
   const json = jsonBody({ limit, types: ['application/json'] });
   const router = express.Router();
 
-  // Whole numbers beyond 2^53 (xs:long Properties) leave exactly (exactJson.ts).
-  router.use((_req, res, next) => {
-    res.json = sendExactJson;
-    next();
-  });
-
   router.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument);
   });
@@ -191,5 +185,8 @@ export function mountRestApi(app: Express, deps: RestDependencies): void {
   });
   router.use(restErrorHandler(deps.logger));
 
+  // Whole numbers beyond 2^53 (xs:long Properties) leave exactly (exactJson.ts). The app is the
+  // REST door alone (frontDoor.ts), so its responses' prototype carries the writer.
+  app.response.json = sendExactJson;
   app.use(REST_BASE, router);
 }

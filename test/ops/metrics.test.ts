@@ -82,11 +82,14 @@ describe('GET /metrics', () => {
     await fetch(`${t.service.url}/api/v1/Webhook/424242`, { headers: auth });
     await fetch(`${t.service.url}/api/v1/Webhook/424243`, { headers: auth });
     await fetch(`${t.service.url}/api/v1/No/Such/Route`, { headers: auth });
+    // Under the tenant's prefix (NetServer Online's URLs) they count as the same operations.
+    await call(await createSoapClient(t.wsdlUrl, `${t.service.url}/webhook-agent/Remote/Services88/Webhook.svc`, t.ticket), 'CreateDefaultWebhook', {});
+    await fetch(`${t.service.url}/Webhook-Agent/api/v1/Webhook/424244`, { headers: auth });
     const m = await scrape();
-    expect(m.get('webhook_agent_requests_total{door="soap",operation="CreateDefaultWebhook",outcome="success"}')).toBe(2);
+    expect(m.get('webhook_agent_requests_total{door="soap",operation="CreateDefaultWebhook",outcome="success"}')).toBe(3);
     expect(m.get('webhook_agent_requests_total{door="soap",operation="DeleteWebhook",outcome="fault"}')).toBe(1);
     expect(m.get('webhook_agent_requests_total{door="rest",operation="GET /api/v1/Webhook/:id",outcome="success"}')).toBe(1);
-    expect(m.get('webhook_agent_requests_total{door="rest",operation="GET /api/v1/Webhook/:id",outcome="client_error"}')).toBe(2);
+    expect(m.get('webhook_agent_requests_total{door="rest",operation="GET /api/v1/Webhook/:id",outcome="client_error"}')).toBe(3);
     expect(m.get('webhook_agent_requests_total{door="rest",operation="unmatched",outcome="client_error"}')).toBe(1);
   });
 });
