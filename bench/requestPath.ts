@@ -6,7 +6,7 @@
  * verification), REST GET /api/v1/Webhook/{id} and GET /api/v1/Webhook/default (no database).
  *
  * Run: npm run build && npx tsx bench/requestPath.ts   (set DATABASE_URL for a PostgreSQL server)
- * BENCH_SECONDS (5) per figure; BENCH_ONLY=GetWebhook runs the figures whose name contains it;
+ * BENCH_SECONDS (5) per figure and as much for its baseline, in alternating rounds; BENCH_ONLY=GetWebhook runs the figures whose name contains it;
  * BENCH_CPU_PROF=dir writes serve's CPU profile there (node --cpu-prof) when it stops.
  */
 import { Pool } from 'undici';
@@ -27,19 +27,41 @@ const soapHeaders = (operation: string) => ({ 'content-type': 'text/xml; charset
 const saveStopped = (name: string, events: string[]) =>
   `<SaveWebhook xmlns="${TNS}"><Webhook><WebhookId>0</WebhookId><Name>${name}</Name><Events xmlns:a="http://schemas.microsoft.com/2003/10/Serialization/Arrays">${events.map((e) => `<a:string>${e}</a:string>`).join('')}</Events><TargetUrl>https://example.invalid/hook</TargetUrl><State>Stopped</State></Webhook></SaveWebhook>`;
 
-async function measure(request: WrkRequest): Promise<WrkResult> {
-  await runWrk(request, { seconds: 1, connections: CONNECTIONS }); // warm-up: JIT, pools, caches
-  return runWrk(request, { seconds: SECONDS, connections: CONNECTIONS });
-}
+/**
+ * The figure and its baseline in alternating rounds (ROUNDS of each, SECONDS split between
+ * them), each warmed up first: this machine's speed drifts by tens of percent within a minute,
+ * and a figure measured a minute apart from its baseline carried that drift into the ratio.
+ * Rates are the mean over the rounds; latencies are the round with the median rate's.
+ */
+const ROUNDS = 3;
 
-/** The same bytes from a bare express route in its own process. */
-async function baseline(request: WrkRequest, body: string, contentType: string): Promise<WrkResult> {
+async function measurePair(request: WrkRequest, body: string, contentType: string): Promise<{ result: WrkResult; base: WrkResult }> {
   const bare = await startBare(body, contentType);
   try {
-    return await measure({ ...request, url: bare.url });
+    const bareRequest = { ...request, url: bare.url };
+    const seconds = Math.max(1, Math.round(SECONDS / ROUNDS));
+    await runWrk(request, { seconds: 1, connections: CONNECTIONS }); // warm-up: JIT, pools, caches
+    await runWrk(bareRequest, { seconds: 1, connections: CONNECTIONS });
+    const results: WrkResult[] = [];
+    const bases: WrkResult[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      results.push(await runWrk(request, { seconds, connections: CONNECTIONS }));
+      bases.push(await runWrk(bareRequest, { seconds, connections: CONNECTIONS }));
+    }
+    return { result: combine(results), base: combine(bases) };
   } finally {
     await stop(bare.child);
   }
+}
+
+function combine(rounds: WrkResult[]): WrkResult {
+  const median = [...rounds].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond)[Math.floor(rounds.length / 2)];
+  return {
+    requestsPerSecond: rounds.reduce((sum, r) => sum + r.requestsPerSecond, 0) / rounds.length,
+    p50Ms: median.p50Ms,
+    p99Ms: median.p99Ms,
+    errors: rounds.reduce((sum, r) => sum + r.errors, 0),
+  };
 }
 
 async function main() {
@@ -83,13 +105,12 @@ async function main() {
       const sample = await fetch(request.url, { method: request.method, headers: request.headers, body: request.body });
       const body = await sample.text();
       if (sample.status !== 200) throw new Error(`${name} answered ${sample.status}: ${body.slice(0, 300)}`);
-      const result = await measure(request);
-      const base = await baseline(request, body, sample.headers.get('content-type') ?? 'application/octet-stream');
+      const { result, base } = await measurePair(request, body, sample.headers.get('content-type') ?? 'application/octet-stream');
       rows.push({ name, result, base, bytes: Buffer.byteLength(body) });
     }
     const serveRss = peakRssMb(serve.child.pid);
     const fmt = (n: number, digits = 0) => n.toFixed(digits);
-    console.log(`\nRequest path: wrk -c${CONNECTIONS} ${SECONDS}s per figure against serve (database: ${database.mode}); baseline: a bare express route answering the same bytes, in its own process.\n`);
+    console.log(`\nRequest path: wrk -c${CONNECTIONS} against serve, ${ROUNDS} rounds of ${Math.max(1, Math.round(SECONDS / ROUNDS))} s alternating with its baseline (database: ${database.mode}); baseline: a bare express route answering the same bytes, in its own process.\n`);
     console.log('| figure | bytes | req/s | p50 / p99 ms | baseline req/s | baseline p50 / p99 ms | ratio | errors |');
     console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const { name, result, base, bytes } of rows) {
