@@ -34,19 +34,19 @@ const saveStopped = (name: string, events: string[]) =>
  * Rates are the mean over the rounds; latencies are the round with the median rate's.
  */
 const ROUNDS = 3;
+const ROUND_SECONDS = Math.max(1, Math.round(SECONDS / ROUNDS));
 
 async function measurePair(request: WrkRequest, body: string, contentType: string): Promise<{ result: WrkResult; base: WrkResult }> {
   const bare = await startBare(body, contentType);
   try {
     const bareRequest = { ...request, url: bare.url };
-    const seconds = Math.max(1, Math.round(SECONDS / ROUNDS));
     await runWrk(request, { seconds: 1, connections: CONNECTIONS }); // warm-up: JIT, pools, caches
     await runWrk(bareRequest, { seconds: 1, connections: CONNECTIONS });
     const results: WrkResult[] = [];
     const bases: WrkResult[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      results.push(await runWrk(request, { seconds, connections: CONNECTIONS }));
-      bases.push(await runWrk(bareRequest, { seconds, connections: CONNECTIONS }));
+      results.push(await runWrk(request, { seconds: ROUND_SECONDS, connections: CONNECTIONS }));
+      bases.push(await runWrk(bareRequest, { seconds: ROUND_SECONDS, connections: CONNECTIONS }));
     }
     return { result: combine(results), base: combine(bases) };
   } finally {
@@ -110,7 +110,7 @@ async function main() {
     }
     const serveRss = peakRssMb(serve.child.pid);
     const fmt = (n: number, digits = 0) => n.toFixed(digits);
-    console.log(`\nRequest path: wrk -c${CONNECTIONS} against serve, ${ROUNDS} rounds of ${Math.max(1, Math.round(SECONDS / ROUNDS))} s alternating with its baseline (database: ${database.mode}); baseline: a bare express route answering the same bytes, in its own process.\n`);
+    console.log(`\nRequest path: wrk -c${CONNECTIONS} against serve, ${ROUNDS} rounds of ${ROUND_SECONDS} s alternating with its baseline (database: ${database.mode}); baseline: a bare express route answering the same bytes, in its own process.\n`);
     console.log('| figure | bytes | req/s | p50 / p99 ms | baseline req/s | baseline p50 / p99 ms | ratio | errors |');
     console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const { name, result, base, bytes } of rows) {

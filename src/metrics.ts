@@ -5,7 +5,7 @@
  * reports the shared queue; counters count what this process did.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Express, Request, Response } from 'express';
+import type { Express, Request } from 'express';
 import client from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { WEBHOOK_STATE_NAMES } from './core/webhook';
@@ -85,23 +85,21 @@ export class Metrics implements DeliveryMetrics {
   }
 
   /** Counts every SOAP and REST request when its response is finished. Labels come from fixed lists and route templates, never from raw paths. */
-  readonly countRequest = (_req: IncomingMessage, res: ServerResponse): void => {
-    res.once('finish', this.countFinished);
+  readonly countRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    res.once('finish', () => this.count(req as Request, res.statusCode));
   };
 
-  /** One function for every response (`this` is the response), not a closure per request. */
-  private readonly countFinished = ((metrics: Metrics) =>
-    function countFinished(this: Response): void {
-      const label = requestLabel(this.req, this.statusCode);
-      if (!label) return;
-      const key = `${label.door} ${label.operation} ${label.outcome}`;
-      let child = metrics.requestChildren.get(key);
-      if (!child) {
-        child = metrics.requests.labels(label);
-        metrics.requestChildren.set(key, child);
-      }
-      child.inc();
-    })(this);
+  private count(req: Request, status: number): void {
+    const label = requestLabel(req, status);
+    if (!label) return;
+    const key = `${label.door} ${label.operation} ${label.outcome}`;
+    let child = this.requestChildren.get(key);
+    if (!child) {
+      child = this.requests.labels(label);
+      this.requestChildren.set(key, child);
+    }
+    child.inc();
+  }
 
   mount(app: Express): void {
     app.get('/metrics', async (_req, res) => {
