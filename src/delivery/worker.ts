@@ -73,7 +73,11 @@ interface Finished {
 const FLUSH_DELAY_MS = 5;
 /** The least time from one claim to the next while no backlog is waiting (a backlog is claimed at once). */
 const CLAIM_INTERVAL_MS = 5;
-/** Every this many heartbeats, tables that grew get fresh planner statistics (db/tableStatistics.ts). */
+/**
+ * At the first heartbeat and every this many after, tables that grew get fresh planner statistics
+ * (db/tableStatistics.ts). The first: a worker starting on a database that grew without one ran
+ * its first seconds of claims on plans made for empty tables.
+ */
 const STATISTICS_EVERY_BEATS = 5;
 const ERROR_BACKOFF_MS = 1000;
 
@@ -192,7 +196,7 @@ export class DeliveryWorker {
       .then(async (runner) => {
         const { released, otherWorkers } = await beatAndReleaseDeadClaims(runner.manager, this.workerId, this.options.deadAfterMs);
         this.otherWorkersAlive = otherWorkers > 0;
-        if (++this.beats % STATISTICS_EVERY_BEATS === 0) {
+        if (this.beats++ % STATISTICS_EVERY_BEATS === 0) {
           // After the beat, on its connection: statistics never hold a heartbeat back.
           await analyzeGrownTables(runner.manager).then(
             (analyzed) => analyzed.length > 0 && this.logger.debug({ analyzed }, 'refreshed planner statistics of tables that grew'),

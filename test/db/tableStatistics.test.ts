@@ -2,6 +2,9 @@ import { loadConfig } from '../../src/config';
 import { openDatabase, type Database } from '../../src/db/dataSource';
 import { analyzeGrownTables } from '../../src/db/tableStatistics';
 import { recordEvent } from '../../src/delivery/signal';
+import { workerOptions } from '../../src/delivery/engine';
+import { DeliveryWorker } from '../../src/delivery/worker';
+import { createLogger } from '../../src/logger';
 import { createTestDatabase, type TestDatabase } from '../support/testDatabase';
 
 /** A young database's tables get fresh planner statistics once the changes since the last ANALYZE reach half their rows plus 500 (a table about doubling). */
@@ -34,5 +37,48 @@ describe('analyzeGrownTables', () => {
     expect(analyzed).toEqual(['event']);
     expect(await lastAnalyze('event')).toBeInstanceOf(Date);
     expect(await analyzeGrownTables(db.dataSource)).toEqual([]);
+  }, 60_000);
+});
+
+/**
+ * A worker that starts on a database grown without one (serve signalling with RUN_WORKER=false,
+ * an import) refreshes the statistics at its first heartbeat, not five beats later: until then
+ * its claims run on plans made for empty tables.
+ */
+describe('a starting worker', () => {
+  let database: TestDatabase;
+  let db: Database;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    db = await openDatabase(loadConfig(database.env));
+  }, 120_000);
+  afterAll(async () => {
+    await db.close();
+    await database.drop();
+  });
+
+  it('analyzes the tables that grew at its first heartbeat', async () => {
+    for (let key = 1; key <= 1100; key++) await recordEvent(db.dataSource, 'statistics.worker', key, null, 1, 'everyone');
+    // Wait until the activity counters show the growth (they reach pg_stat_user_tables within a second or so).
+    const grown = async () =>
+      ((await db.dataSource.query(`SELECT n_mod_since_analyze::int AS n FROM pg_stat_user_tables WHERE relname = 'event'`)) as Array<{ n: number }>)[0].n >= 1100;
+    for (const deadline = Date.now() + 10_000; !(await grown()) && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 200));
+    const analyzedBefore = ((await db.dataSource.query(`SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'event'`)) as Array<{ last_analyze: Date | null }>)[0].last_analyze;
+    expect(analyzedBefore).toBeNull();
+
+    const config = loadConfig({ ...database.env, LOG_LEVEL: 'silent' });
+    // The next heartbeat is a minute away: only the first one can have analyzed.
+    const worker = new DeliveryWorker(db.dataSource, { ...workerOptions(config), heartbeatMs: 60_000, listenUrl: null }, createLogger(config));
+    worker.start();
+    try {
+      let analyzed: Date | null = null;
+      for (const deadline = Date.now() + 10_000; !analyzed && Date.now() < deadline; ) {
+        analyzed = ((await db.dataSource.query(`SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'event'`)) as Array<{ last_analyze: Date | null }>)[0].last_analyze;
+        if (!analyzed) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(analyzed).toBeInstanceOf(Date);
+    } finally {
+      await worker.stop();
+    }
   }, 60_000);
 });
