@@ -5,6 +5,9 @@
  * it: as many POSTs of the same bytes to the same receiver at the worker's concurrency with
  * plain undici, no database (in its own process, as the service is).
  *
+ * The service is warmed up as the baseline is: WARM_UP_POSTS more events are delivered first and
+ * not timed (a cold worker ran at a third of its speed for its first second here).
+ *
  * Rows: `serve` with its in-process worker while the events are being signalled (deliveries/s
  * from the first signal to the last delivery, and signal-to-delivery latency), on a PostgreSQL
  * server (when DATABASE_URL is set: a database of its own, dropped after) and on the embedded
@@ -13,7 +16,8 @@
  *
  * Run: npm run build && npm run bench:delivery   (BENCH_EVENTS=2000 for a quick run; BENCH_ONLY=signalling
  * or drained for those rows alone; BENCH_DIST=dir runs another build)
- * BENCH_CPU_PROF=dir writes a CPU profile of every serve and worker process there (node --cpu-prof).
+ * BENCH_CPU_PROF=dir writes a CPU profile of every serve and worker process there (node --cpu-prof);
+ * BENCH_HISTO=1 prints each drain's arrivals per 500 ms (a ramp, a stall).
  */
 import { emitSummary } from './load';
 import { peakRssMb, startServe as startBenchServe, stop } from './processes';
@@ -41,6 +45,8 @@ const only = (kind: 'signalling' | 'drained') => !process.env.BENCH_ONLY || proc
 const SERVICE_ENV = { LOG_LEVEL: 'warn', ALLOW_HTTP_TARGETS: 'true', ALLOW_PRIVATE_TARGETS: 'true', RATE_LIMIT_PER_MINUTE: '0' };
 const STALL_MS = 30_000;
 const WARM_UP_POSTS = 2000;
+/** Events delivered before the timed ones, so the service is as warm as the baseline is after its WARM_UP_POSTS. */
+const WARM_UP = Math.min(WARM_UP_POSTS, EVENTS);
 const PROFILE_ARGS = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
 
 // ---------------------------------------------------------------- the receiver (this process)
@@ -159,14 +165,17 @@ async function createWebhooks(pool: Pool, serve: Serve, target: string): Promise
   }
 }
 
-/** Signals EVENTS events (PrimaryKey 1..n, round-robin over the webhooks); returns each one's send time. */
-async function signalAll(pool: Pool, serve: Serve): Promise<{ sentAt: Float64Array; seconds: number }> {
-  const sentAt = new Float64Array(EVENTS + 1);
-  let next = 1;
+/**
+ * Signals `count` events (PrimaryKey firstKey.., round-robin over the webhooks); returns each
+ * one's send time, by PrimaryKey.
+ */
+async function signalAll(pool: Pool, serve: Serve, count = EVENTS, firstKey = 1): Promise<{ sentAt: Float64Array; seconds: number }> {
+  const sentAt = new Float64Array(firstKey + count);
+  let next = firstKey;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: SIGNAL_CONCURRENCY }, async () => {
-      while (next <= EVENTS) {
+      while (next < firstKey + count) {
         const key = next++;
         sentAt[key] = performance.now();
         await soapCall(pool, serve, 'SignalEvent', `<SignalEvent xmlns="${TNS}"><EventName>bench.e${key % WEBHOOKS}</EventName><PrimaryKey>${key}</PrimaryKey></SignalEvent>`);
@@ -218,6 +227,10 @@ async function servedWhileSignalling(receiver: Receiver, server: boolean): Promi
     const pool = new Pool(new URL(serve.soapUrl).origin, { connections: SIGNAL_CONCURRENCY });
     try {
       await createWebhooks(pool, serve, receiver.url);
+      // Warmed up as the baseline is: WARM_UP events signalled and delivered before the measured ones.
+      const warm = receiver.expect(WARM_UP, 'serve warm-up');
+      await signalAll(pool, serve, WARM_UP, EVENTS + 1);
+      await warm;
       const all = receiver.expect(EVENTS, `serve (${server ? 'server' : 'embedded'})`);
       const { sentAt, seconds } = await signalAll(pool, serve);
       await all;
@@ -251,7 +264,10 @@ async function drained(receiver: Receiver, server: boolean, workers: number): Pr
     const children: ChildProcess[] = [];
     try {
       await createWebhooks(pool, serve, receiver.url);
-      const all = receiver.expect(EVENTS, server ? `${workers} worker process(es)` : 'embedded drain');
+      // WARM_UP more events, queued first: the worker warms up on them (as the baseline does on its
+      // warm-up POSTs) and the EVENTS after them are timed.
+      const all = receiver.expect(WARM_UP + EVENTS, server ? `${workers} worker process(es)` : 'embedded drain');
+      await signalAll(pool, serve, WARM_UP, EVENTS + 1);
       await signalAll(pool, serve);
       if (server) {
         for (let i = 0; i < workers; i++) children.push(startWorker(env));
@@ -260,12 +276,18 @@ async function drained(receiver: Receiver, server: boolean, workers: number): Pr
         serve = await startServe({ ...env, RUN_WORKER: 'true' }, false);
       }
       await all;
-      const first = Math.min(...receiver.arrivals);
-      const last = Math.max(...receiver.arrivals);
+      // In arrival order: timed from the last warm-up arrival to the last arrival.
+      const first = receiver.arrivals[WARM_UP - 1];
+      const last = receiver.arrivals[receiver.arrivals.length - 1];
       const seconds = (last - first) / 1000;
+      if (process.env.BENCH_HISTO) {
+        const per = new Map<number, number>();
+        for (const a of receiver.arrivals.filter((x) => x >= first)) per.set(Math.floor((a - first) / 500), (per.get(Math.floor((a - first) / 500)) ?? 0) + 1);
+        console.log('arrivals per 500 ms:', [...per.values()].join(' '));
+      }
       return {
         name: server ? `PostgreSQL server: queue drained by ${workers} worker process${workers > 1 ? 'es' : ''}` : "embedded: queue drained by serve's in-process worker",
-        deliveriesPerSecond: (EVENTS - 1) / seconds,
+        deliveriesPerSecond: EVENTS / seconds,
         p50Ms: null,
         p99Ms: null,
         signalsPerSecond: null,
@@ -360,7 +382,7 @@ async function main(): Promise<void> {
 
     const fmt = (n: number | null, digits = 0) => (n === null ? '-' : n.toFixed(digits));
     console.log(
-      `\nDelivery engine: ${EVENTS} events over ${WEBHOOKS} webhooks (one delivery each, signed), receiver on 127.0.0.1 answering 200 at once; ` +
+      `\nDelivery engine: ${EVENTS} events over ${WEBHOOKS} webhooks (one delivery each, signed), timed after ${WARM_UP} more delivered to warm up, receiver on 127.0.0.1 answering 200 at once; ` +
         `signalled over SOAP at concurrency ${SIGNAL_CONCURRENCY}; worker concurrency ${CONCURRENCY}. ${os.cpus().length} CPUs.\n` +
         `Baseline (the limit), measured right after each row, the faster of two runs: ${EVENTS} POSTs of the same bytes to the same receiver (after ${WARM_UP_POSTS} to warm up), ` +
         `plain undici at concurrency ${CONCURRENCY}, no database, in a process of its own.\n`,

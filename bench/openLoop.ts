@@ -10,7 +10,8 @@
  * rest (the send and the receiver), so a slow claim and a slow send tell themselves apart.
  *
  * Run: npm run build && npx tsx bench/openLoop.ts   (set DATABASE_URL for a PostgreSQL server)
- * BENCH_CPU_PROF=dir writes serve's CPU profile there.
+ * BENCH_CPU_PROF=dir writes serve's CPU profile there; BENCH_TIMELINE=1 prints the worst latency and
+ * the worst answer per 250 ms (whether the tail is a few stalls or spread over the run).
  */
 import http from 'node:http';
 import type net from 'node:net';
@@ -143,6 +144,20 @@ async function openLoop(rate: number, firstKey: number, send: (key: number) => P
   });
   const failures = (await Promise.all(sends)).filter((ok) => !ok).length;
   const missing = await receiver.waitFor(keys, what);
+  if (process.env.BENCH_TIMELINE) {
+    const line: string[] = [];
+    for (let b = 0; b * 250 < SECONDS * 1000; b++) {
+      let worst = 0;
+      let worstAnswer = 0;
+      for (let i = 0; i < total; i++) {
+        if (scheduled[i] - start < b * 250 || scheduled[i] - start >= (b + 1) * 250) continue;
+        worst = Math.max(worst, (receiver.arrivals.get(keys[i]) ?? Infinity) - scheduled[i]);
+        worstAnswer = Math.max(worstAnswer, answered[i]);
+      }
+      line.push(`${worst.toFixed(0)}/${worstAnswer.toFixed(0)}`);
+    }
+    console.log(`${what}: worst latency / worst answer per 250 ms: ${line.join(' ')}`);
+  }
   const latencies = keys.map((key, i) => (receiver.arrivals.get(key) ?? Infinity) - scheduled[i]).sort((a, b) => a - b);
   const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
   const answers = [...answered].sort((a, b) => a - b);
