@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { tuneHeapGrowth } from './heapGrowth';
 import { INT32_MAX, isInt32 } from './core/operations';
 import { deliveries, purge, redeliver, signal, UsageError, webhooks, wantsHelp, writeJsonList } from './commands';
 import { ConfigError, loadConfig, type Config } from './config';
@@ -56,6 +57,7 @@ Exit codes: 0 done, 1 failed, 2 bad usage or configuration.
 `;
 
 async function main(argv: string[]): Promise<number> {
+  tuneHeapGrowth();
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(HELP);
