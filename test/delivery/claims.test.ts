@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import type { DataSource } from 'typeorm';
 import { claimDueDeliveries } from '../../src/delivery/sql/claims';
 import { settleDeliveries } from '../../src/delivery/sql/deliveries';
+import { recordSuccesses } from '../../src/delivery/sql/webhookCounters';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { startTestService, type TestService } from '../support/testService';
 import { createWebhook } from './helpers';
@@ -117,5 +118,23 @@ describe('claims without a global lock', () => {
       ),
       { numRuns: 25 },
     );
+  });
+
+  it('a claim and a record of successes commit without waiting for the WAL flush, and no pooled connection keeps that setting', async () => {
+    await queue(2, 3);
+    const claimed = await claimDueDeliveries(ds, 'worker-async', 100, 60_000);
+    expect(claimed).toHaveLength(6);
+    const settled = await recordSuccesses(
+      ds,
+      'worker-async',
+      claimed.map((c) => ({ attemptId: c.attemptId, deliveryId: c.deliveryId, webhookId: c.webhookId, httpStatus: 200, latencyMs: 1, responseBody: '' })),
+    );
+    expect(settled).toBe(6);
+    // Every connection of the pool at once (each query holds its own for 50 ms): a signal on any of
+    // them must still wait for its flush.
+    const settings: Array<Array<{ setting: string }>> = await Promise.all(
+      Array.from({ length: 8 }, () => ds.query(`SELECT pg_sleep(0.05), current_setting('synchronous_commit') AS setting`)),
+    );
+    expect(settings.map(([row]) => row.setting)).toEqual(Array(8).fill('on'));
   });
 });

@@ -1,5 +1,6 @@
 /** Claims: taking due deliveries (with their attempt rows) and handing them back. */
-import { type Db, select, WAKE_CHANNEL } from './statements';
+import type { DataSource } from 'typeorm';
+import { ASYNC_COMMIT, type Db, select, WAKE_CHANNEL } from './statements';
 import type { StringEntry, TypedEntry } from '../../core/webhook';
 import { openPreviousSecret } from '../../db/previousSecret';
 import { SecretDecryptionError, secretBoxOf, type SecretBox } from '../../db/secretBox';
@@ -44,12 +45,13 @@ export interface ClaimedDelivery {
  * omitted: no cap); one at a time for an ordered webhook (its oldest open delivery) and for a
  * failing one (its probe). The claim is the function claim_deliveries (migration
  * LiveClaims1765000000000 says why it is a function and how workers share webhooks); the attempt
- * rows are inserted in the same statement: one round trip.
+ * rows are inserted in the same statement: one round trip. Committed without waiting for the WAL
+ * flush (ASYNC_COMMIT says why that loses nothing).
  */
-export async function claimDueDeliveries(db: Db, workerId: string, limit: number, leaseMs: number, maxInFlightPerWebhook = NO_CAP): Promise<ClaimedDelivery[]> {
+export async function claimDueDeliveries(db: DataSource, workerId: string, limit: number, leaseMs: number, maxInFlightPerWebhook = NO_CAP): Promise<ClaimedDelivery[]> {
   // One round trip: the claim, its attempt rows, and what signing and tracing need besides the
   // claim function's columns (a previous Secret in its window, the signal's traceparent).
-  const claimed = await select<ClaimedDelivery & { previousSealed: string | null }>(
+  const claimed = await select<ClaimedDelivery & { previousSealed: string | null; asyncCommit: string }>(
     db,
     `WITH c AS (SELECT * FROM claim_deliveries($1::text, $2::int, $3::int, $4::int)),
      started AS (
@@ -63,7 +65,7 @@ export async function claimDueDeliveries(db: Db, workerId: string, limit: number
        FROM c
        RETURNING delivery_id, attempt_id, attempted_at
      )
-     SELECT c.*, s.attempt_id::text AS "attemptId", s.attempted_at AS "attemptedAt",
+     SELECT c.*, s.attempt_id::text AS "attemptId", s.attempted_at AS "attemptedAt", ${ASYNC_COMMIT},
        (SELECT w.previous_secret FROM webhook w WHERE w.webhook_id = c."webhookId" AND w.previous_secret_until > now()) AS "previousSealed",
        -- An event newer than this statement's snapshot has no traceparent here: its attempt starts its own trace.
        (SELECT e.trace_parent FROM event e WHERE e.event_id = c."eventId") AS "traceParent"
@@ -71,7 +73,7 @@ export async function claimDueDeliveries(db: Db, workerId: string, limit: number
     [workerId, limit, leaseMs, maxInFlightPerWebhook],
   );
   const box = secretBoxOf(db);
-  return claimed.map(({ previousSealed, ...claim }) => {
+  return claimed.map(({ previousSealed, asyncCommit: _, ...claim }) => {
     openClaimSecret(box, claim);
     claim.previousSecret = openPreviousSecret(box, previousSealed, claim.webhookId);
     return claim;

@@ -1,5 +1,6 @@
 /** The record phase's webhook side: counters, TooManyErrors, and the one-statement record of a batch of successes. */
-import { type Db, select } from './statements';
+import type { DataSource } from 'typeorm';
+import { ASYNC_COMMIT, type Db, select } from './statements';
 
 export interface WebhookCounterChange {
   webhookId: number;
@@ -112,9 +113,10 @@ export interface SucceededAttempt {
  * settleDeliveries for that case, and the same lock order: the webhook rows in id order first
  * (the scalar subqueries make PostgreSQL run each step after the one before). TotalCalls counts
  * the attempts this statement settled, so a batch recorded again after its commit's answer was
- * lost counts nothing twice. Returns how many deliveries it settled.
+ * lost counts nothing twice. Committed without waiting for the WAL flush (ASYNC_COMMIT: lost in a
+ * crash, the deliveries are sent again). Returns how many deliveries it settled.
  */
-export async function recordSuccesses(db: Db, workerId: string, attempts: SucceededAttempt[]): Promise<number> {
+export async function recordSuccesses(db: DataSource, workerId: string, attempts: SucceededAttempt[]): Promise<number> {
   if (attempts.length === 0) return 0;
   const webhookIds = [...new Set(attempts.map((a) => a.webhookId))].sort((x, y) => x - y);
   const [row] = await select<{ deliveries: number }>(
@@ -137,7 +139,8 @@ export async function recordSuccesses(db: Db, workerId: string, attempts: Succee
        WHERE d.delivery_id = ANY($7::bigint[]) AND d.locked_by = $1 AND d.status IN ('pending', 'held') AND (SELECT count(*) FROM counted) >= 0
        RETURNING 1
      )
-     SELECT (SELECT count(*) FROM counted)::int AS webhooks, (SELECT count(*) FROM settled_attempts)::int AS attempts, (SELECT count(*) FROM settled)::int AS deliveries`,
+     SELECT (SELECT count(*) FROM counted)::int AS webhooks, (SELECT count(*) FROM settled_attempts)::int AS attempts, (SELECT count(*) FROM settled)::int AS deliveries,
+            ${ASYNC_COMMIT}`,
     [
       workerId,
       webhookIds,
