@@ -22,6 +22,7 @@ import { PreviousSecret1765500000000 } from './migrations/1765500000000-Previous
 import { RateLimitBucket1765500000001 } from './migrations/1765500000001-RateLimitBucket';
 import { StablePlans1765600000000 } from './migrations/1765600000000-StablePlans';
 import { HotAttemptSettlement1765700000000 } from './migrations/1765700000000-HotAttemptSettlement';
+import { ClaimIndexes1765800000000 } from './migrations/1765800000000-ClaimIndexes';
 import { SecretBox, useSecretBox } from './secretBox';
 
 export const ENTITIES = [WebhookRow, TicketRow, EventRow, DeliveryRow, DeliveryAttemptRow];
@@ -40,6 +41,7 @@ export const MIGRATIONS = [
   RateLimitBucket1765500000001,
   StablePlans1765600000000,
   HotAttemptSettlement1765700000000,
+  ClaimIndexes1765800000000,
 ];
 
 export interface Database {
