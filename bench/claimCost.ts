@@ -8,10 +8,17 @@
  * Planner statistics are refreshed as a worker does (db/tableStatistics.ts, every 100 rounds
  * here), so the figures follow a young database growing, as the other benchmarks see it.
  *
+ * Then a deep queue: BENCH_DRAIN (10,000) deliveries queued at once, drained by claims of 16, 32
+ * and 64 and a record after each, one at a time: the pace the database's side alone allows a
+ * worker draining a backlog (a worker overlaps its sends with these round trips, not them with
+ * each other), beside SELECT 1 round trips per second on the same pool.
+ *
  * Run: npx tsx bench/claimCost.ts   (set DATABASE_URL for a PostgreSQL server)
- * BENCH_ROUNDS (3000) rounds of BENCH_PER_ROUND (2) signals, one claim and one record each.
+ * BENCH_ROUNDS (3000) rounds of BENCH_PER_ROUND (2) signals, one claim and one record each;
+ * BENCH_DRAIN_CLAIMS (16,32,64) the claim sizes of the deep queue, in order (the tables keep growing).
  */
 import { performance } from 'node:perf_hooks';
+import type { DataSource } from 'typeorm';
 import { loadConfig } from '../src/config';
 import { openDatabase } from '../src/db/dataSource';
 import { preparedOn } from '../src/db/preparedQuery';
@@ -25,6 +32,10 @@ import { createTestDatabase } from '../test/support/testDatabase';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3000);
 const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 2);
+const DRAIN = Number(process.env.BENCH_DRAIN ?? 10_000);
+const DRAIN_CLAIM_SIZES = (process.env.BENCH_DRAIN_CLAIMS ?? '16,32,64').split(',').map(Number);
+/** The worker's default WEBHOOK_MAX_IN_FLIGHT. */
+const CAP = 8;
 const WEBHOOKS = 10;
 const BUCKET = Math.max(1, Math.floor(ROUNDS / 3));
 
@@ -80,7 +91,6 @@ async function main(): Promise<void> {
     const hot = await tx.query(
       `SELECT relname AS table, n_tup_upd::int AS updates, n_tup_hot_upd::int AS hot FROM pg_stat_user_tables WHERE relname IN ('webhook', 'delivery', 'delivery_attempt') ORDER BY relname`,
     );
-    await runner.release();
 
     const mean = (xs: number[] = []) => (xs.length ? (1000 * xs.reduce((a, b) => a + b, 0)) / xs.length : NaN);
     const median = (xs: number[] = []) => (xs.length ? (1000 * [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]) : NaN);
@@ -96,6 +106,22 @@ async function main(): Promise<void> {
     const perDelivery = (b: number) => (mean(timings.get('signal')![b]) * PER_ROUND + mean(timings.get('claim')![b]) + mean(timings.get('record')![b])) / PER_ROUND;
     console.log(`| per delivery (signal + claim and record shared) | ${[0, 1, 2].map((b) => perDelivery(b).toFixed(0)).join(' | ')} | |`);
     console.log(`\nHOT updates (no index entries rewritten): ${hot.map((h: { table: string; updates: number; hot: number }) => `${h.table} ${h.hot} of ${h.updates}`).join(', ')}`);
+
+    console.log(`\nDeep queue: ${DRAIN} deliveries over ${WEBHOOKS} webhooks queued at once, drained by one claim then one record at a time (cap ${CAP} per webhook); SELECT 1 on the same pool for scale.\n`);
+    console.log('| claim size | deliveries/s | claim ms | record µs a delivery | SELECT 1 per s |');
+    console.log('|---:|---:|---:|---:|---:|');
+    for (const size of DRAIN_CLAIM_SIZES) {
+      for (let k = 0; k < DRAIN; k++) {
+        key += 1;
+        await insertEventWithDeliveries(tx, { eventId: crypto.randomUUID(), name: `bench.e${key % WEBHOOKS}`, primaryKey: key, data: null, associateId: 1, audience: 'everyone' }, true, false);
+      }
+      // As a worker starting on a grown queue does at its first heartbeat (its counters may lag a second behind).
+      await tx.query('ANALYZE delivery, event');
+      const drained = await drain(db.dataSource, size);
+      const pings = await selectOnePerSecond(db.dataSource);
+      console.log(`| ${size} | ${drained.perSecond.toFixed(0)} | ${drained.claimMs.toFixed(2)} | ${drained.recordUsPerDelivery.toFixed(0)} | ${pings.toFixed(0)} |`);
+    }
+    await runner.release();
   } finally {
     await db.close();
     await database.drop();
@@ -106,3 +132,31 @@ main().catch((error) => {
   console.error(error);
   process.exit(1);
 });
+
+/** Claims of `size` and a record of each batch, one after the other, until nothing is due. */
+async function drain(ds: DataSource, size: number): Promise<{ perSecond: number; claimMs: number; recordUsPerDelivery: number }> {
+  let delivered = 0;
+  let claims = 0;
+  let claimMs = 0;
+  let recordMs = 0;
+  const started = performance.now();
+  for (;;) {
+    let t = performance.now();
+    const claimed = await claimDueDeliveries(ds, 'bench-drain', size, 60_000, CAP);
+    claimMs += performance.now() - t;
+    claims += 1;
+    if (claimed.length === 0) break;
+    t = performance.now();
+    await recordSuccesses(ds, 'bench-drain', claimed.map((c) => ({ attemptId: c.attemptId, deliveryId: c.deliveryId, webhookId: c.webhookId, httpStatus: 200, latencyMs: 1, responseBody: '' })));
+    recordMs += performance.now() - t;
+    delivered += claimed.length;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { perSecond: delivered / seconds, claimMs: claimMs / claims, recordUsPerDelivery: (1000 * recordMs) / delivered };
+}
+
+async function selectOnePerSecond(ds: DataSource): Promise<number> {
+  const started = performance.now();
+  for (let i = 0; i < 1000; i++) await preparedOn(ds, 'bench_select_1', 'SELECT 1', []);
+  return 1000 / ((performance.now() - started) / 1000);
+}
