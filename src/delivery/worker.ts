@@ -80,6 +80,10 @@ const CLAIM_INTERVAL_MS = 5;
  */
 const STATISTICS_EVERY_BEATS = 5;
 const ERROR_BACKOFF_MS = 1000;
+/** The attempt-log error of a claim handed back because its answer never arrived. */
+const CLAIM_ANSWER_LOST = 'not sent: the answer to its claim was lost with the database connection';
+/** The attempt-log error of a claim handed back after a restart undid its record. */
+const SERVER_RESTARTED = 'result unknown: the database server restarted and lost its record (the receiver may have got it)';
 
 export class DeliveryWorker {
   readonly workerId = `${os.hostname()}:${process.pid}:${crypto.randomBytes(4).toString('hex')}`;
@@ -90,8 +94,14 @@ export class DeliveryWorker {
   private unrecorded = 0;
   /** Claims dispatched and not yet recorded, by delivery id. */
   private readonly held = new Set<string>();
-  /** A claim failed on the way back: the database may have committed it without this worker seeing the rows. */
-  private claimAnswerLost = false;
+  /**
+   * Set when a claim failed on the way back (the database may have committed it without this
+   * worker seeing the rows) or the server restarted: the next claim first releases every claim
+   * not in `held`, marking their logged attempts with this text.
+   */
+  private releaseUnheld: string | null = null;
+  /** pg_postmaster_start_time() at the last heartbeat: a change means the server restarted. */
+  private serverStartedAt: string | null = null;
   /** Set by stop() at its deadline: the claims were released, so late results are dropped, not recorded. */
   private abandoned = false;
   private buffer: Finished[] = [];
@@ -194,8 +204,18 @@ export class DeliveryWorker {
   private beat(): Promise<void> {
     this.beating ??= this.heartbeatConnection()
       .then(async (runner) => {
-        const { released, otherWorkers } = await beatAndReleaseDeadClaims(runner.manager, this.workerId, this.options.deadAfterMs);
+        const { released, otherWorkers, serverStartedAt } = await beatAndReleaseDeadClaims(runner.manager, this.workerId, this.options.deadAfterMs);
         this.otherWorkersAlive = otherWorkers > 0;
+        if (this.serverStartedAt !== null && serverStartedAt !== this.serverStartedAt) {
+          // The server restarted (or failed over). A record of successes commits without waiting
+          // for its flush (sql/statements.ts ASYNC_COMMIT), so a crash may have undone one this
+          // worker saw succeed, leaving those deliveries claimed by it, held by no one. Hand back
+          // every claim it does not hold, as after a lost claim answer: they are sent again.
+          this.logger.warn('the database server restarted; releasing any claim of this worker it no longer holds');
+          this.releaseUnheld = SERVER_RESTARTED;
+          this.wake();
+        }
+        this.serverStartedAt = serverStartedAt;
         if (this.beats++ % STATISTICS_EVERY_BEATS === 0) {
           // After the beat, on its connection: statistics never hold a heartbeat back.
           await analyzeGrownTables(runner.manager).then(
@@ -252,15 +272,16 @@ export class DeliveryWorker {
       claimStartedAt = performance.now();
       let claimed: ClaimedDelivery[];
       try {
-        if (this.claimAnswerLost) {
+        if (this.releaseUnheld) {
           // Live claims are kept by the heartbeat, not a lease: hand back any this worker does not know.
-          await releaseClaims(this.ds, this.workerId, [...this.held], 'not sent: the answer to its claim was lost with the database connection');
-          this.claimAnswerLost = false;
+          await releaseClaims(this.ds, this.workerId, [...this.held], this.releaseUnheld);
+          this.releaseUnheld = null;
         }
         claimed = await claimDueDeliveries(this.ds, this.workerId, limit, this.options.leaseMs, this.options.maxInFlightPerWebhook);
       } catch (error) {
         if (!this.running) break;
-        this.claimAnswerLost = true;
+        // A restart's wording wins: it is the weaker claim (sent or not, unknown).
+        this.releaseUnheld ??= CLAIM_ANSWER_LOST;
         this.logger.error({ err: (error as Error).message }, 'claiming deliveries failed; retrying');
         await delay(ERROR_BACKOFF_MS);
         continue;

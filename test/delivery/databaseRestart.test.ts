@@ -96,4 +96,35 @@ describe('PostgreSQL server restart during a burst', () => {
     expect(logLines.filter((line) => line.includes('    at '))).toEqual([]);
     expect(logLines.filter((line) => /briefly unavailable/.test(line)).length).toBeGreaterThan(0);
   });
+
+  /**
+   * A record of successes commits without waiting for its WAL flush, so a crash can undo one the
+   * worker saw succeed: the delivery stays claimed by a worker that is alive, beats, and no longer
+   * holds it. Made here by hand (a claim row the worker never made), then a real restart: the
+   * worker sees the server's new start time and hands the claim back, and it is sent.
+   */
+  runIt('after a restart, a live worker hands back the claims it no longer holds (a record the crash undid), and they are sent', async () => {
+    await t?.stop();
+    await receiver?.close();
+    t = await startTestService({ RATE_LIMIT_PER_MINUTE: '0' });
+    receiver = await startCheckingReceiver(null, () => 200);
+    const hook = await createWebhook(t.service.manager, receiver.url, ['restart.undone'], { secret: '' });
+    const workerId = t.service.delivery.worker!.workerId;
+    const ds = t.service.db.dataSource;
+    await ds.query(
+      `WITH e AS (INSERT INTO event (event_id, name, primary_key, associate_id) VALUES (gen_random_uuid(), 'restart.undone', 4242, 1) RETURNING event_id),
+            d AS (INSERT INTO delivery (event_id, webhook_id, attempts, locked_by, locked_until, run_at)
+                  SELECT event_id, $1, 1, $2, now() + interval '1 hour', now() + interval '1 hour' FROM e RETURNING delivery_id, event_id)
+       INSERT INTO delivery_attempt (delivery_id, webhook_id, event_id, attempt_number, attempted_at, worker) SELECT delivery_id, $1, event_id, 1, now(), $2 FROM d`,
+      [hook.webhookId, workerId],
+    );
+    // Held by a live worker, it is not sent however long one waits (the worker's heartbeat keeps it).
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(receiver.delivered.filter((d) => d.payload.PrimaryKey === 4242)).toHaveLength(0);
+
+    await promisify(exec)(RESTART!, { timeout: 60_000 });
+    await waitFor('the undone claim to be sent', () => receiver!.delivered.some((d) => d.payload.PrimaryKey === 4242), 60_000, 100);
+    const [attempt] = (await ds.query(`SELECT error FROM delivery_attempt a JOIN event e ON e.event_id = a.event_id WHERE e.primary_key = 4242 ORDER BY attempt_number LIMIT 1`)) as Array<{ error: string | null }>;
+    expect(attempt.error).toMatch(/database server restarted/);
+  }, 120_000);
 });

@@ -117,7 +117,7 @@ describe('per-webhook delivery cap (WEBHOOK_MAX_IN_FLIGHT)', () => {
     expect(await claimDueDeliveries(ds, 'worker-b', 100, 60_000, CAP)).toHaveLength(0);
     // worker-a stops beating: the next heartbeat of worker-b releases its claims, due now.
     await ds.query(`UPDATE delivery_worker SET heartbeat_at = now() - interval '4 seconds' WHERE worker_id = 'worker-a'`);
-    expect(await beatAndReleaseDeadClaims(ds, 'worker-b', 3000)).toEqual({ released: CAP, otherWorkers: alive.otherWorkers - 1 });
+    expect(await beatAndReleaseDeadClaims(ds, 'worker-b', 3000)).toEqual({ released: CAP, otherWorkers: alive.otherWorkers - 1, serverStartedAt: alive.serverStartedAt });
     const again = await claimDueDeliveries(ds, 'worker-b', 100, 60_000, CAP);
     expect(again).toHaveLength(CAP);
     // Released claims go ahead of the webhook's backlog, on their second attempt.

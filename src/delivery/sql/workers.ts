@@ -6,10 +6,11 @@ import { type Db, select, WAKE_CHANNEL } from './statements';
  * heartbeat is older than `deadAfterMs` (or, for a claim whose worker has no row, whose lease
  * ran out): due at once and ahead of their webhook's backlog (run_at = created_at), their logged
  * attempts marked "result unknown". Also holds stray pending deliveries of webhooks that are not
- * Active. Returns how many claims it released, and how many other workers are alive.
+ * Active. Returns how many claims it released, how many other workers are alive, and when the
+ * database server started (a change means it restarted: see DeliveryWorker.beat).
  */
-export async function beatAndReleaseDeadClaims(db: Db, workerId: string, deadAfterMs: number): Promise<{ released: number; otherWorkers: number }> {
-  const [row] = await select<{ released: number; otherWorkers: number }>(
+export async function beatAndReleaseDeadClaims(db: Db, workerId: string, deadAfterMs: number): Promise<{ released: number; otherWorkers: number; serverStartedAt: string }> {
+  const [row] = await select<{ released: number; otherWorkers: number; serverStartedAt: string }>(
     db,
     `WITH beat AS (
        INSERT INTO delivery_worker (worker_id) VALUES ($1) ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = now()
@@ -39,10 +40,11 @@ export async function beatAndReleaseDeadClaims(db: Db, workerId: string, deadAft
      )
      SELECT (SELECT count(*) FROM released)::int AS released, (SELECT count(*) FROM beat)::int AS beat,
             (SELECT count(*) FROM unknown)::int AS unknown, (SELECT count(*) FROM stray)::int AS held, (SELECT count(*) FROM wake)::int AS woken,
-            (SELECT count(*) FROM delivery_worker WHERE worker_id <> $1 AND heartbeat_at >= now() - $2::int * interval '1 millisecond')::int AS "otherWorkers"`,
+            (SELECT count(*) FROM delivery_worker WHERE worker_id <> $1 AND heartbeat_at >= now() - $2::int * interval '1 millisecond')::int AS "otherWorkers",
+            pg_postmaster_start_time()::text AS "serverStartedAt"`,
     [workerId, deadAfterMs],
   );
-  return { released: row.released, otherWorkers: row.otherWorkers };
+  return { released: row.released, otherWorkers: row.otherWorkers, serverStartedAt: row.serverStartedAt };
 }
 
 /** A worker that stopped cleanly leaves the heartbeat table. */
