@@ -8,7 +8,7 @@ import v8 from 'node:v8';
  * Not a limit: a heap that needs more still gets it. A --heap-growing-percent given to node on
  * the command line is kept.
  */
-export const HEAP_GROWING_PERCENT = 50;
+const HEAP_GROWING_PERCENT = 50;
 
 export function tuneHeapGrowth(): void {
   const given = process.execArgv.some((arg) => /^--heap[-_]growing[-_]percent/.test(arg));

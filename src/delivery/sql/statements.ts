@@ -12,10 +12,10 @@ export type Db = DataSource | EntityManager;
 /**
  * A select-list item that makes the statement's own transaction commit without waiting for its
  * WAL flush (set_config with is_local: it ends with that transaction, never reaching the pooled
- * session's next statement). For the claim and the record of successes only: if the database
- * crashes in the next fraction of a second and loses that commit, the delivery is simply due
- * again and sent again, which at-least-once delivery allows (a worker dying after its send does
- * the same). Signals, and records that change a webhook's state, still wait for their flush:
+ * session's next statement). Only for a wake-up NOTIFY (it changes no data), the claim and the
+ * record of successes. If the database crashes in the next fraction of a second and loses a
+ * claim's or a record's commit, the delivery is simply due again and sent again, which
+ * at-least-once delivery allows (a worker dying after its send does the same). Signals, and records that change a webhook's state, still wait for their flush:
  * what was accepted is never lost. Waiting for the flush was a third of a claim's time here.
  * Only in a statement that is its own transaction (on the DataSource, never a caller's
  * EntityManager): inside a larger transaction it would make all of it asynchronous.
