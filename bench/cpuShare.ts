@@ -36,6 +36,24 @@ function cpuSeconds(pids: number[]): number {
   return ticks / TICKS;
 }
 
+/**
+ * CPU seconds PostgreSQL's processes used between two readings of `postgresCpu()`: only processes
+ * present at both count (a backend whose connection closed in between took its CPU with it, and
+ * subtracting a sum that still held it gave negative figures).
+ */
+function postgresCpu(): Map<number, number> {
+  return new Map(postgresPids().map((pid) => [pid, cpuSeconds([pid])]));
+}
+
+function postgresCpuBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let seconds = 0;
+  for (const [pid, then] of before) {
+    const now = after.get(pid);
+    if (now !== undefined) seconds += now - then;
+  }
+  return seconds;
+}
+
 function postgresPids(): number[] {
   return fs
     .readdirSync('/proc')
@@ -95,14 +113,13 @@ async function main() {
     console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const c of cases) {
       await runWrk(c.request, { seconds: 1, connections: 16 });
-      const pg = postgresPids();
-      const before = { serve: cpuSeconds([serve.child.pid!]), pg: cpuSeconds(pg) };
+      const before = { serve: cpuSeconds([serve.child.pid!]), pg: postgresCpu() };
       const result = await runWrk(c.request, { seconds: SECONDS, connections: 16 });
-      const after = { serve: cpuSeconds([serve.child.pid!]), pg: cpuSeconds(postgresPids()) };
+      const after = { serve: cpuSeconds([serve.child.pid!]), pg: postgresCpu() };
       const requests = result.requestsPerSecond * SECONDS;
       const us = (s: number) => ((s * 1e6) / requests).toFixed(0);
       const serveS = after.serve - before.serve;
-      const pgS = after.pg - before.pg;
+      const pgS = postgresCpuBetween(before.pg, after.pg);
       const bareUs = await bareMicrosPerRequest(c.request);
       console.log(`| ${c.name} | ${result.requestsPerSecond.toFixed(0)} | ${result.errors} | ${us(serveS)} | ${us(pgS)} | ${us(CORES * SECONDS - serveS - pgS)} | ${bareUs.toFixed(0)} | ${((serveS * 1e6) / requests / bareUs).toFixed(2)}× |`);
     }
