@@ -128,7 +128,7 @@ async function startOrAdopt(paths: EmbeddedPaths): Promise<string> {
   const user = serverUser();
   if (user) checkReachable(paths.dataDir, user);
   if (!isCluster(paths)) await initCluster(paths, binaries, user);
-  const adopted = await readyServerUrl(paths); // left running by a process that died
+  const adopted = await adoptableServerUrl(paths); // left running by a process that died
   if (adopted !== null) return adopted;
   await stopUnresponsive(paths, binaries, user);
   await startServer(paths, binaries, user);
@@ -364,26 +364,56 @@ function readPostmasterPid(paths: EmbeddedPaths): string[] | null {
  * postmaster.pid says where it listens: line 4 the port, 5 the socket folder, 6 the TCP address, 8 its status.
  */
 async function readyServerUrl(paths: EmbeddedPaths): Promise<string | null> {
+  return (await probeReadyServer(paths)).url;
+}
+
+/**
+ * The URL of the server postmaster.pid names, if it is live, says it is ready and answers; else
+ * null, with `slow` when it refused nothing but did not answer in time either (it may be busy).
+ */
+async function probeReadyServer(paths: EmbeddedPaths): Promise<{ url: string | null; slow: boolean }> {
   const lines = readPostmasterPid(paths);
-  if (lines === null || lines.length < 8) return null;
+  if (lines === null || lines.length < 8) return { url: null, slow: false };
   const pid = Number(lines[0]);
-  if (!Number.isInteger(pid) || !isAlive(pid) || lines[7].trim() !== 'ready') return null;
+  if (!Number.isInteger(pid) || !isAlive(pid) || lines[7].trim() !== 'ready') return { url: null, slow: false };
   const port = Number(lines[3]);
   const socketDir = lines[4].trim();
   const url = socketDir
     ? `postgresql://postgres@/postgres?host=${encodeURIComponent(socketDir)}&port=${port}`
     : `postgresql://postgres:${encodeURIComponent(fs.readFileSync(paths.passwordFile, 'utf8').trim())}@127.0.0.1:${port}/postgres`;
-  return (await answers(url)) ? url : null;
+  const answer = await answers(url);
+  return { url: answer === 'yes' ? url : null, slow: answer === 'no answer' };
 }
 
-async function answers(url: string): Promise<boolean> {
+/**
+ * The URL of a server left running, or null. A busy machine can hold up a live server's answer
+ * beyond one probe's timeout; stopping it then would cut every process joined to it (a worker, a
+ * CLI command) and replay its WAL for nothing. So a server that says it is ready and did not
+ * refuse the connection gets ADOPT_PATIENCE_MS of probes before it counts as hung (CI saw one
+ * probe fail under load and a healthy server restarted). One that refuses (it died, its pid
+ * lingers) is not waited for.
+ */
+async function adoptableServerUrl(paths: EmbeddedPaths): Promise<string | null> {
+  const deadline = Date.now() + ADOPT_PATIENCE_MS;
+  for (;;) {
+    const { url, slow } = await probeReadyServer(paths);
+    if (url !== null || !slow || Date.now() >= deadline) return url;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+const ADOPT_PATIENCE_MS = 15_000;
+
+/** 'refused': nothing listens (ECONNREFUSED, or no socket file); 'no answer': anything else, a timeout most likely. */
+async function answers(url: string): Promise<'yes' | 'refused' | 'no answer'> {
   const client = new ListenedClient({ connectionString: url, connectionTimeoutMillis: 3000 });
   try {
     await client.connect();
     await client.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
+    return 'yes';
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ECONNREFUSED' || code === 'ENOENT' ? 'refused' : 'no answer';
   } finally {
     await client.end().catch(() => undefined);
   }
