@@ -197,6 +197,42 @@ describe('the embedded PostgreSQL server in DATA_DIR', () => {
     expect(postmastersOf(dataDir)).toHaveLength(0);
   });
 
+  it('an orphaned server too busy to answer the first probe is waited for and adopted, not restarted', async () => {
+    const first = await startServe(dataDir);
+    const orphan = postmasterPid(dataDir)!;
+    first.child.kill('SIGKILL');
+    await first.exited;
+    // Stopped, it takes connections into the socket's backlog but answers none: the next start's
+    // first probe (3 s) gets no answer, as from a server on a machine under load.
+    process.kill(orphan, 'SIGSTOP');
+    const resume = setTimeout(() => process.kill(orphan, 'SIGCONT'), 5_000);
+    let second: Serve | null = null;
+    try {
+      second = await startServe(dataDir);
+      running.push(second);
+      expect(postmastersOf(dataDir)).toEqual([orphan]);
+      expect(second.stdout()).not.toMatch(/did not start|unresponsive/);
+      const rows = await queryEmbedded<{ name: string }>(dataDir, 'SELECT name FROM webhook');
+      expect(rows.map((r) => r.name)).toEqual(['joined']);
+      second.child.kill('SIGINT');
+      expect(await second.exited).toBe(0);
+      running.pop();
+    } finally {
+      clearTimeout(resume);
+      try {
+        process.kill(orphan, 'SIGCONT');
+      } catch {
+        // already gone
+      }
+      // Failed half-way: stop this serve (and its server) so the next test starts from a stopped folder.
+      if (second && running.at(-1) === second) {
+        second.child.kill('SIGINT');
+        await second.exited;
+        running.pop();
+      }
+    }
+  }, 60_000);
+
   it('after a SIGKILL of both node and PostgreSQL, the next start recovers the cluster and loses no committed row', async () => {
     const first = await startServe(dataDir);
     await queryEmbedded(dataDir, "INSERT INTO webhook (name, events, target_url, state, type, registered, updated) VALUES ('committed', '{a.b}', 'https://example.com/x', 2, 'webhook', now(), now())");
