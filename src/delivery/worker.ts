@@ -26,7 +26,7 @@ import { beatAndReleaseDeadClaims, retireWorker } from './sql/workers';
 import { emitStateChangeEvent } from './signal';
 import { enqueueNotifications } from '../notifications/enqueue';
 import { traceAttempt } from '../tracing';
-import { analyzeGrownTables } from '../db/tableStatistics';
+import { analyzeGrownTables, autovacuumIsOff } from '../db/tableStatistics';
 import { ListenedClient } from '../db/listenedClient';
 
 export interface WorkerOptions {
@@ -216,6 +216,11 @@ export class DeliveryWorker {
           this.wake();
         }
         this.serverStartedAt = serverStartedAt;
+        if (this.beats === 0 && (await autovacuumIsOff(runner.manager).catch(() => false))) {
+          this.logger.warn(
+            'autovacuum is off on this PostgreSQL server: nothing reclaims the dead rows of delivery, delivery_attempt and event, so they grow and claims slow down; turn autovacuum on, or VACUUM those tables regularly',
+          );
+        }
         if (this.beats++ % STATISTICS_EVERY_BEATS === 0) {
           // After the beat, on its connection: statistics never hold a heartbeat back.
           await analyzeGrownTables(runner.manager).then(

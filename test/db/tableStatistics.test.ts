@@ -53,7 +53,7 @@ describe('analyzeGrownTables', () => {
 describe('a starting worker', () => {
   const t = freshDatabase();
 
-  it('analyzes the tables that grew at its first heartbeat', async () => {
+  it('analyzes the tables that grew at its first heartbeat, and warns when autovacuum is off', async () => {
     for (let key = 1; key <= 1100; key++) await recordEvent(t.db.dataSource, 'statistics.worker', key, null, 1, 'everyone');
     // Wait until the activity counters show the growth (they reach pg_stat_user_tables within a second or so).
     const grown = async () =>
@@ -62,9 +62,10 @@ describe('a starting worker', () => {
     const analyzedBefore = ((await t.db.dataSource.query(`SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'event'`)) as Array<{ last_analyze: Date | null }>)[0].last_analyze;
     expect(analyzedBefore).toBeNull();
 
-    const config = loadConfig({ ...t.database.env, LOG_LEVEL: 'silent' });
+    const config = loadConfig({ ...t.database.env, LOG_LEVEL: 'warn' });
+    const logged: string[] = [];
     // The next heartbeat is a minute away: only the first one can have analyzed.
-    const worker = new DeliveryWorker(t.db.dataSource, { ...workerOptions(config), heartbeatMs: 60_000, listenUrl: null }, createLogger(config));
+    const worker = new DeliveryWorker(t.db.dataSource, { ...workerOptions(config), heartbeatMs: 60_000, listenUrl: null }, createLogger(config, { write: (line: string) => logged.push(line) }));
     worker.start();
     try {
       let analyzed: Date | null = null;
@@ -73,6 +74,10 @@ describe('a starting worker', () => {
         if (!analyzed) await new Promise((resolve) => setTimeout(resolve, 200));
       }
       expect(analyzed).toBeInstanceOf(Date);
+      // The same first beat checked autovacuum before it analyzed: a server with it off (this
+      // machine's PostgreSQL server) gets the warning, the embedded server (on) does not.
+      const [{ autovacuum }] = (await t.db.dataSource.query('SHOW autovacuum')) as Array<{ autovacuum: string }>;
+      expect(logged.filter((line) => line.includes('autovacuum is off')).length).toBe(autovacuum === 'off' ? 1 : 0);
     } finally {
       await worker.stop();
     }
