@@ -211,7 +211,6 @@ describe('the embedded PostgreSQL server in DATA_DIR', () => {
       second = await startServe(dataDir);
       running.push(second);
       expect(postmastersOf(dataDir)).toEqual([orphan]);
-      expect(second.stdout()).not.toMatch(/did not start|unresponsive/);
       const rows = await queryEmbedded<{ name: string }>(dataDir, 'SELECT name FROM webhook');
       expect(rows.map((r) => r.name)).toEqual(['joined']);
       second.child.kill('SIGINT');
