@@ -27,7 +27,7 @@ import { emitStateChangeEvent } from './signal';
 import { enqueueNotifications } from '../notifications/enqueue';
 import { traceAttempt } from '../tracing';
 import { analyzeGrownTables, autovacuumIsOff } from '../db/tableStatistics';
-import { ListenedClient } from '../db/listenedClient';
+import { ChannelListener } from '../db/channelListener';
 
 export interface WorkerOptions {
   /** Sends in flight at once. */
@@ -111,7 +111,7 @@ export class DeliveryWorker {
   private readonly due = new Wakeup();
   /** A send finished or a flush ended: there may be room to claim again. */
   private readonly roomFreed = new Wakeup();
-  private listener: ListenedClient | null = null;
+  private listener: ChannelListener | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private beating: Promise<void> | null = null;
   private beats = 0;
@@ -146,7 +146,17 @@ export class DeliveryWorker {
       connections: this.options.concurrency,
       sendTimeoutMs: this.options.deliveryTimeoutMs,
     });
-    if (this.options.listenUrl) void this.listen(this.options.listenUrl);
+    if (this.options.listenUrl) {
+      this.listener = new ChannelListener({
+        url: this.options.listenUrl,
+        channel: WAKE_CHANNEL,
+        onNotification: () => this.wake(),
+        failureMessage: 'LISTEN for deliveries failed; polling until it works again',
+        retryMs: ERROR_BACKOFF_MS,
+        logger: this.logger,
+      });
+      this.listener.start();
+    }
     this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatMs);
     this.loop = this.beat().then(() => this.run());
   }
@@ -190,7 +200,7 @@ export class DeliveryWorker {
     await this.heartbeatRunner?.release().catch(() => undefined);
     this.heartbeatRunner = null;
     await retireWorker(this.ds, this.workerId).catch(() => undefined);
-    await this.listener?.end().catch(() => undefined);
+    await this.listener?.stop();
     this.listener = null;
     // Sends still in flight were abandoned above: their connections are cut, none is left open.
     await this.agent?.destroy().catch(() => undefined);
@@ -504,31 +514,6 @@ export class DeliveryWorker {
     for (const notice of notices) this.logger.warn({ webhookId: notice.webhookId, lastError: notice.lastError }, 'webhook set to TooManyErrors');
     if (notified > 0) this.onNotificationsQueued();
     if (eventsCreated) this.onEventsCreated();
-  }
-
-  private async listen(url: string): Promise<void> {
-    while (this.running) {
-      // Listened to from the start: it may die the moment it connects (db/listenedClient.ts).
-      let broken: () => void = () => undefined;
-      const closed = new Promise<void>((resolve) => (broken = resolve));
-      const client = new ListenedClient({ connectionString: url }, broken);
-      client.once('end', broken);
-      try {
-        await client.connect();
-        client.on('notification', () => this.wake());
-        await client.query(`LISTEN ${WAKE_CHANNEL}`);
-        this.listener = client;
-        if (!this.running) await client.end();
-        // Wait until the connection breaks (a restart), then listen again; polling covers the gap.
-        await closed;
-      } catch (error) {
-        this.logger.warn({ err: (error as Error).message }, 'LISTEN for deliveries failed; polling until it works again');
-      }
-      client.removeAllListeners('notification');
-      await client.end().catch(() => undefined);
-      this.listener = null;
-      if (this.running) await new Promise((resolve) => setTimeout(resolve, ERROR_BACKOFF_MS));
-    }
   }
 }
 
