@@ -63,6 +63,11 @@ export interface Config {
   retentionIntervalMs: number;
   /** `worker` serves /healthz, /readyz and /metrics on this port; null: none (`serve` has them on PORT). */
   metricsPort: number | null;
+  /**
+   * The doors' single-webhook reads are answered from a per-process cache for at most this long;
+   * every committed change to a webhook empties it (db/webhookReadCache.ts). 0: always read the database.
+   */
+  webhookCacheMs: number;
   /** OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set: export traces over OTLP/HTTP (src/tracing.ts). */
   otlpTracing: boolean;
 }
@@ -207,6 +212,7 @@ export function loadConfig(env: Env = process.env): Config {
     failedRetentionDays: int('FAILED_RETENTION_DAYS', 90, 1, 36_500),
     retentionIntervalMs: int('RETENTION_INTERVAL_MS', 3_600_000, 0, 604_800_000),
     metricsPort,
+    webhookCacheMs: int('WEBHOOK_CACHE_MS', 60_000, 0, 3_600_000),
     otlpTracing: otlpEndpoint !== null && !otelDisabled,
   };
   if (config.workerDeadAfterMs < 2 * config.workerHeartbeatMs) {

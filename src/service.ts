@@ -5,6 +5,7 @@ import { RequestRateLimiter } from './core/rateLimit';
 import { createBootstrapTicket } from './core/tickets';
 import { managerOptions, WebhookManager } from './core/WebhookManager';
 import { openDatabase, type Database } from './db/dataSource';
+import { createWebhookRowCache, type WebhookRowCache } from './db/webhookRepository';
 import { reserveTokens } from './db/rateLimitBuckets';
 import { DeliveryEngine } from './delivery/engine';
 import { mountConsole } from './console/consoleRoutes';
@@ -22,6 +23,8 @@ export interface RunningService {
   db: Database;
   manager: WebhookManager;
   delivery: DeliveryEngine;
+  /** The doors' webhook read cache (WEBHOOK_CACHE_MS), or null when it is off. */
+  readCache: WebhookRowCache | null;
   /** The ticket created on first start (printed once), or null. */
   bootstrapTicket: string | null;
   close(): Promise<void>;
@@ -31,8 +34,13 @@ export interface RunningService {
 export async function startService(config: Config, logger: Logger = createLogger(config)): Promise<RunningService> {
   const db = await openDatabase(config);
   let delivery: DeliveryEngine | null = null;
+  const readCache = config.webhookCacheMs > 0 ? createWebhookRowCache({ maxEntries: WEBHOOK_CACHE_ENTRIES, maxAgeMs: config.webhookCacheMs }) : null;
   try {
     const manager = new WebhookManager(db.dataSource, managerOptions(config));
+    if (readCache) {
+      readCache.listen(db.url, logger);
+      manager.useReadCache(readCache);
+    }
     // The engine LISTENs on the database in effect: DATABASE_URL, or the embedded server's socket.
     delivery = new DeliveryEngine(db.dataSource, { ...config, databaseUrl: db.url }, logger).attach(manager);
     const metrics = new Metrics(db.dataSource);
@@ -77,6 +85,7 @@ export async function startService(config: Config, logger: Logger = createLogger
       db,
       manager,
       delivery,
+      readCache,
       bootstrapTicket,
       /**
        * Graceful: stops accepting requests and claiming deliveries at once; requests and attempts
@@ -89,15 +98,20 @@ export async function startService(config: Config, logger: Logger = createLogger
         const cutOff = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
         await Promise.all([serverClosed, delivery!.close()]);
         clearTimeout(cutOff);
+        await readCache?.close();
         await db.close();
       },
     };
   } catch (error) {
     await delivery?.close();
+    await readCache?.close();
     await db.close();
     throw error;
   }
 }
+
+/** Webhooks whose rows a process keeps for reads at most (a few MB). */
+const WEBHOOK_CACHE_ENTRIES = 10_000;
 
 function newDoor() {
   const door = express();

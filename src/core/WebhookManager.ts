@@ -1,7 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Config } from '../config';
 import { dropPreviousSecret, storeRotatedSecret } from '../db/previousSecret';
-import { deleteWebhookRow, findWebhook, insertWebhook, listWebhooks, updateWebhook } from '../db/webhookRepository';
+import { deleteWebhookRow, findWebhook, findWebhookCached, insertWebhook, listWebhooks, listWebhooksCached, updateWebhook, type WebhookRowCache } from '../db/webhookRepository';
 import { cancelOpenDeliveries } from '../db/deliveryRows';
 import { callerContext, canAccess, listScope, type Caller, type CallerContext } from './caller';
 import { NotFoundError, NotImplementedError, ValidationError, VerificationFailedError } from './errors';
@@ -36,6 +36,7 @@ export type EventSignaller = (eventName: string, primaryKey: number, data: Typed
 export class WebhookManager {
   private stateChangeListener: StateChangeListener | null = null;
   private eventSignaller: EventSignaller | null = null;
+  private readCache: WebhookRowCache | null = null;
 
   constructor(
     private readonly ds: DataSource,
@@ -59,19 +60,46 @@ export class WebhookManager {
    * that pass none, or an AssociateRef, act as operators.
    */
   async getWebhook(webhookId: number, caller?: Caller): Promise<Webhook | null> {
+    const webhook = this.readCache ? await findWebhookCached(this.readCache, this.ds, webhookId) : await findWebhook(this.ds, webhookId);
+    return webhook && canAccess(caller && callerContext(caller), webhook.application) ? webhook : null;
+  }
+
+  /**
+   * As getWebhook, always from the database: for a read a write is based on (a save's merge, a
+   * conditional request's If-Unmodified-Since), which must not see another process's commit late.
+   */
+  async getCurrentWebhook(webhookId: number, caller?: Caller): Promise<Webhook | null> {
     const webhook = await findWebhook(this.ds, webhookId);
     return webhook && canAccess(caller && callerContext(caller), webhook.application) ? webhook : null;
+  }
+
+  /**
+   * getWebhook answers from `cache` while it is listening (db/webhookReadCache.ts). The writes
+   * below make it forget after they commit, so this process's callers read their own writes.
+   */
+  useReadCache(cache: WebhookRowCache): void {
+    this.readCache = cache;
+  }
+
+  /** A write's transaction; whatever it did, the read cache forgets once it has ended. */
+  private async writing<T>(work: (tx: EntityManager) => Promise<T>): Promise<T> {
+    try {
+      return await this.ds.transaction(work);
+    } finally {
+      this.readCache?.forget();
+    }
   }
 
   async getAllWebhooks(filter: WebhookFilter, caller?: Caller): Promise<Webhook[]> {
     checkStorableText(filter.nameFilter, 'NameFilter');
     checkStorableText(filter.eventFilter, 'EventFilter');
-    return listWebhooks(this.ds, {
+    const scoped = {
       nameFilter: filter.nameFilter?.trim() || null,
       eventFilter: filter.eventFilter?.trim() || null,
       statusFilter: filter.statusFilter === WebhookState.Unknown ? null : filter.statusFilter,
       application: listScope(caller && callerContext(caller)),
-    });
+    };
+    return this.readCache ? listWebhooksCached(this.readCache, this.ds, scoped) : listWebhooks(this.ds, scoped);
   }
 
   async getLastError(webhookId: number, caller?: Caller): Promise<string> {
@@ -89,7 +117,7 @@ export class WebhookManager {
     }
     const valid = validateWebhookFields(input, this.options);
     // Another application's webhook is updated exactly as an id that does not exist is.
-    const existing = valid.webhookId > 0 ? await this.getWebhook(valid.webhookId, context) : null;
+    const existing = valid.webhookId > 0 ? await this.getCurrentWebhook(valid.webhookId, context) : null;
     if (valid.webhookId > 0 && !existing) {
       throw new NotFoundError(`There is no webhook with WebhookId ${valid.webhookId} to update; save with WebhookId 0 to create one.`);
     }
@@ -122,7 +150,7 @@ export class WebhookManager {
       if (refused !== null) throw new VerificationFailedError(`The webhook was not saved: ${refused}`);
     }
 
-    return this.ds.transaction(async (tx) => {
+    return this.writing(async (tx) => {
       let saved: Webhook;
       if (existing) {
         // Re-read under a row lock: the delivery engine may have changed counters or state meanwhile.
@@ -155,7 +183,7 @@ export class WebhookManager {
   async rotateSecret(webhookId: number, request: RotationRequest, caller: Caller): Promise<RotatedSecret> {
     const { secret, overlapSeconds } = resolveRotation(request);
     const context = callerContext(caller);
-    return this.ds.transaction(async (tx) => {
+    return this.writing(async (tx) => {
       const current = await findWebhook(tx, webhookId, true);
       if (!current || !canAccess(context, current.application)) {
         throw new NotFoundError(`There is no webhook with WebhookId ${webhookId} to rotate the Secret of.`);
@@ -169,7 +197,7 @@ export class WebhookManager {
 
   async deleteWebhook(webhookId: number, caller?: Caller): Promise<void> {
     const context: CallerContext | undefined = caller && callerContext(caller);
-    await this.ds.transaction(async (tx) => {
+    await this.writing(async (tx) => {
       // The webhook row first, then its deliveries: the order the delivery worker locks them in.
       const owned = !context?.application || canAccess(context, (await findWebhook(tx, webhookId, true))?.application ?? null);
       if (!owned || !(await deleteWebhookRow(tx, webhookId))) {

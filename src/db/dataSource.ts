@@ -23,6 +23,7 @@ import { RateLimitBucket1765500000001 } from './migrations/1765500000001-RateLim
 import { StablePlans1765600000000 } from './migrations/1765600000000-StablePlans';
 import { HotAttemptSettlement1765700000000 } from './migrations/1765700000000-HotAttemptSettlement';
 import { ClaimIndexes1765800000000 } from './migrations/1765800000000-ClaimIndexes';
+import { WebhookChangedNotify1765900000000 } from './migrations/1765900000000-WebhookChangedNotify';
 import { SecretBox, useSecretBox } from './secretBox';
 
 export const ENTITIES = [WebhookRow, TicketRow, EventRow, DeliveryRow, DeliveryAttemptRow];
@@ -42,6 +43,7 @@ export const MIGRATIONS = [
   StablePlans1765600000000,
   HotAttemptSettlement1765700000000,
   ClaimIndexes1765800000000,
+  WebhookChangedNotify1765900000000,
 ];
 
 export interface Database {

@@ -127,7 +127,7 @@ export function mountRestApi(app: Express, deps: RestDependencies): void {
     if (input.webhookId !== 0 && input.webhookId !== id) {
       throw badRequest(`The body's WebhookId ${input.webhookId} differs from ${id} in the path; send the same id or leave it out.`, 'WebhookId');
     }
-    const existing = await manager.getWebhook(id, callerOf(res));
+    const existing = await manager.getCurrentWebhook(id, callerOf(res));
     if (!existing) throw notFound(id);
     checkUnmodifiedSince(req, existing);
     sendWebhook(res, await saveWebhookJson(manager, { ...input, webhookId: id }, callerOf(res), existing));
@@ -135,7 +135,7 @@ export function mountRestApi(app: Express, deps: RestDependencies): void {
 
   router.patch('/Webhook/:id', jsonBody({ limit, types: [JSON_PATCH_TYPE, MERGE_PATCH_TYPE], acceptHeader: 'Accept-Patch' }), async (req, res) => {
     const id = webhookIdParam(req);
-    const existing = await manager.getWebhook(id, callerOf(res));
+    const existing = await manager.getCurrentWebhook(id, callerOf(res));
     if (!existing) throw notFound(id);
     checkUnmodifiedSince(req, existing);
     const document = webhookJson(existing);
@@ -148,7 +148,7 @@ export function mountRestApi(app: Express, deps: RestDependencies): void {
   router.delete('/Webhook/:id', async (req, res) => {
     const id = webhookIdParam(req);
     if (req.headers['if-unmodified-since']) {
-      const existing = await manager.getWebhook(id, callerOf(res));
+      const existing = await manager.getCurrentWebhook(id, callerOf(res));
       if (!existing) throw notFound(id);
       checkUnmodifiedSince(req, existing);
     }

@@ -10,7 +10,7 @@ import { keepStoredTypes } from './carrierJson';
  */
 export async function saveWebhookJson(manager: WebhookManager, input: WebhookInput, caller: CallerContext, existing?: Webhook | null): Promise<Webhook> {
   if (input.webhookId > 0 && input.properties) {
-    const stored = existing === undefined ? await manager.getWebhook(input.webhookId, caller) : existing;
+    const stored = existing === undefined ? await manager.getCurrentWebhook(input.webhookId, caller) : existing;
     input = { ...input, properties: keepStoredTypes(input.properties, stored?.properties ?? null) };
   }
   return manager.saveWebhook(input, caller);
