@@ -28,7 +28,21 @@ export function textElement(name: string, value: string | number | boolean | nul
   return `<${name}>${escapeXml(String(value))}</${name}>`;
 }
 
+/**
+ * Texts of the times written lately, by epoch millisecond: a GetAllWebhooks answer writes two per
+ * webhook, and toISOString was 7% of its CPU; the same webhooks' times come back call after call.
+ */
+const dateTimeTexts = new Map<number, string>();
+
 /** xs:dateTime in UTC; .NET's DateTime.MinValue stands for "never" on non-nillable dates. */
 export function dateTimeText(value: Date | null): string {
-  return value ? value.toISOString() : '0001-01-01T00:00:00';
+  if (!value) return '0001-01-01T00:00:00';
+  const time = value.getTime();
+  let text = dateTimeTexts.get(time);
+  if (text === undefined) {
+    text = value.toISOString();
+    if (dateTimeTexts.size >= 10_000) dateTimeTexts.clear();
+    dateTimeTexts.set(time, text);
+  }
+  return text;
 }
