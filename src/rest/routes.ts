@@ -92,8 +92,10 @@ export function mountRestApi(app: Express, deps: RestDependencies): void {
 
   router.use(requireTicket(deps.ds, deps.rateLimiter));
 
+  // The same carrier every time: written once.
+  const defaultWebhookText = stringifyExact(webhookJson(manager.createDefaultWebhook()));
   router.get('/Webhook/default', (_req, res) => {
-    res.json(webhookJson(manager.createDefaultWebhook()));
+    res.type('application/json').send(defaultWebhookText);
   });
 
   router.get('/Webhook', async (req, res) => {
