@@ -75,6 +75,30 @@ export class Metrics implements DeliveryMetrics {
     });
   }
 
+  /** The webhook read cache's reads by result, and whether it is serving (listening for changes). */
+  watchReadCache(cache: { hits: number; misses: number; active: boolean }): void {
+    const registers = [this.registry];
+    new client.Counter({
+      name: 'webhook_agent_webhook_cache_reads_total',
+      help: 'Reads of webhooks (GetWebhook, GetAllWebhooks, GET /api/v1/Webhook...) while the read cache served: hit answered from it, miss from the database',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ result: 'hit' }, cache.hits);
+        this.inc({ result: 'miss' }, cache.misses);
+      },
+    });
+    new client.Gauge({
+      name: 'webhook_agent_webhook_cache_listening',
+      help: '1 while the read cache hears of webhook changes (LISTEN webhook_changed) and serves; 0 while every read goes to the database',
+      registers,
+      collect() {
+        this.set(cache.active ? 1 : 0);
+      },
+    });
+  }
+
   attempt(outcome: 'success' | 'failure', latencyMs: number): void {
     this.attempts.inc({ outcome });
     this.attemptSeconds.observe({ outcome }, latencyMs / 1000);

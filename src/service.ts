@@ -45,6 +45,7 @@ export async function startService(config: Config, logger: Logger = createLogger
     delivery = new DeliveryEngine(db.dataSource, { ...config, databaseUrl: db.url }, logger).attach(manager);
     const metrics = new Metrics(db.dataSource);
     delivery.metrics = metrics;
+    if (readCache) metrics.watchReadCache(readCache);
     if (config.runWorker) delivery.startWorker();
     delivery.startRetention();
     // One limiter for both doors, its buckets in the database: a ticket's budget is shared

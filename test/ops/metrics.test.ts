@@ -92,4 +92,22 @@ describe('GET /metrics', () => {
     expect(m.get('webhook_agent_requests_total{door="rest",operation="GET /api/v1/Webhook/:id",outcome="client_error"}')).toBe(3);
     expect(m.get('webhook_agent_requests_total{door="rest",operation="unmatched",outcome="client_error"}')).toBe(1);
   });
+
+  it("reports the webhook read cache's hits and misses, and whether it is serving", async () => {
+    const hook = await createWebhook(t.service.manager, r.url, ['metrics.cached'], { state: WebhookState.Stopped });
+    await waitFor('the read cache to serve', () => t.service.readCache!.active);
+    const before = await scrape();
+    expect(before.get('webhook_agent_webhook_cache_listening')).toBe(1);
+    // The first read after the save misses (and a late notification of the save may empty the cache once more).
+    await waitFor('a read from the cache', async () => {
+      const hits = t.service.readCache!.hits;
+      await t.service.manager.getWebhook(hook.webhookId);
+      return t.service.readCache!.hits > hits;
+    });
+    for (let i = 0; i < 3; i++) await t.service.manager.getWebhook(hook.webhookId);
+    const after = await scrape();
+    expect(after.get('webhook_agent_webhook_cache_reads_total{result="hit"}')! - before.get('webhook_agent_webhook_cache_reads_total{result="hit"}')!).toBeGreaterThanOrEqual(4);
+    expect(after.get('webhook_agent_webhook_cache_reads_total{result="miss"}')).toBe(t.service.readCache!.misses);
+    await t.service.manager.deleteWebhook(hook.webhookId);
+  });
 });
