@@ -239,7 +239,7 @@ describe('the doors read webhooks through the cache', () => {
     const id = await stored('through a cut');
     const cache = t.service.readCache!;
     await t.service.manager.getWebhook(id);
-    const [{ terminated }] = (await other.query(`SELECT count(pg_terminate_backend(pid))::int AS terminated FROM pg_stat_activity WHERE query = 'LISTEN webhook_changed' AND pid <> pg_backend_pid()`)).rows;
+    const [{ terminated }] = (await other.query(`SELECT count(pg_terminate_backend(pid))::int AS terminated FROM pg_stat_activity WHERE query = 'LISTEN webhook_changed' AND datname = current_database() AND pid <> pg_backend_pid()`)).rows;
     expect(terminated).toBe(1);
     await waitFor('the cache to stop answering', () => !cache.active, 5000, 1);
     // Changed while nobody listens: no notification will ever say so.
