@@ -5,7 +5,7 @@ import { RequestRateLimiter } from './core/rateLimit';
 import { createBootstrapTicket } from './core/tickets';
 import { managerOptions, WebhookManager } from './core/WebhookManager';
 import { openDatabase, type Database } from './db/dataSource';
-import { createWebhookRowCache, type WebhookRowCache } from './db/webhookRepository';
+import { WebhookReadCache } from './db/webhookReadCache';
 import { reserveTokens } from './db/rateLimitBuckets';
 import { DeliveryEngine } from './delivery/engine';
 import { mountConsole } from './console/consoleRoutes';
@@ -24,7 +24,7 @@ export interface RunningService {
   manager: WebhookManager;
   delivery: DeliveryEngine;
   /** The doors' webhook read cache (WEBHOOK_CACHE_MS), or null when it is off. */
-  readCache: WebhookRowCache | null;
+  readCache: WebhookReadCache | null;
   /** The ticket created on first start (printed once), or null. */
   bootstrapTicket: string | null;
   close(): Promise<void>;
@@ -34,7 +34,7 @@ export interface RunningService {
 export async function startService(config: Config, logger: Logger = createLogger(config)): Promise<RunningService> {
   const db = await openDatabase(config);
   let delivery: DeliveryEngine | null = null;
-  const readCache = config.webhookCacheMs > 0 ? createWebhookRowCache({ maxEntries: WEBHOOK_CACHE_ENTRIES, maxAgeMs: config.webhookCacheMs }) : null;
+  const readCache = config.webhookCacheMs > 0 ? new WebhookReadCache({ maxEntries: WEBHOOK_CACHE_ENTRIES, maxAgeMs: config.webhookCacheMs }) : null;
   try {
     const manager = new WebhookManager(db.dataSource, managerOptions(config));
     if (readCache) {

@@ -1,7 +1,8 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Config } from '../config';
 import { dropPreviousSecret, storeRotatedSecret } from '../db/previousSecret';
-import { deleteWebhookRow, findWebhook, findWebhookCached, insertWebhook, listWebhooks, listWebhooksCached, updateWebhook, type WebhookRowCache } from '../db/webhookRepository';
+import { deleteWebhookRow, findWebhook, findWebhookCached, insertWebhook, listWebhooks, listWebhooksCached, updateWebhook } from '../db/webhookRepository';
+import type { WebhookReadCache } from '../db/webhookReadCache';
 import { cancelOpenDeliveries } from '../db/deliveryRows';
 import { callerContext, canAccess, listScope, type Caller, type CallerContext } from './caller';
 import { NotFoundError, NotImplementedError, ValidationError, VerificationFailedError } from './errors';
@@ -36,7 +37,7 @@ export type EventSignaller = (eventName: string, primaryKey: number, data: Typed
 export class WebhookManager {
   private stateChangeListener: StateChangeListener | null = null;
   private eventSignaller: EventSignaller | null = null;
-  private readCache: WebhookRowCache | null = null;
+  private readCache: WebhookReadCache | null = null;
 
   constructor(
     private readonly ds: DataSource,
@@ -77,7 +78,7 @@ export class WebhookManager {
    * getWebhook answers from `cache` while it is listening (db/webhookReadCache.ts). The writes
    * below make it forget after they commit, so this process's callers read their own writes.
    */
-  useReadCache(cache: WebhookRowCache): void {
+  useReadCache(cache: WebhookReadCache): void {
     this.readCache = cache;
   }
 

@@ -3,7 +3,7 @@ import type { Webhook, WebhookFilter } from '../core/webhook';
 import { WebhookRow } from './entities/WebhookRow';
 import { preparedOn, statementName } from './preparedQuery';
 import { secretBoxOf, type SecretBox } from './secretBox';
-import { WebhookReadCache, type WebhookReadCacheOptions } from './webhookReadCache';
+import type { WebhookReadCache } from './webhookReadCache';
 
 /** The webhook table's queries, named by what they do. The only place webhook SQL lives. */
 
@@ -102,13 +102,6 @@ export async function findWebhook(db: Db, webhookId: number, lock = false): Prom
   return rows.length > 0 ? rowToWebhook(rows[0], secretBoxOf(db)) : null;
 }
 
-/** Webhook rows kept by a process for the doors' reads (db/webhookReadCache.ts). */
-export type WebhookRowCache = WebhookReadCache;
-
-export function createWebhookRowCache(options: WebhookReadCacheOptions): WebhookRowCache {
-  return new WebhookReadCache(options);
-}
-
 /** A list longer than this is read from the database each time, not copied into the cache. */
 const LARGEST_CACHED_LIST = 1000;
 
@@ -129,7 +122,7 @@ function copyRow(row: WebhookColumns): WebhookColumns {
 const copyRows = (rows: WebhookColumns[]) => rows.map(copyRow);
 
 /** findWebhook, answered from `cache` while it holds the row: for reads that are shown, never for read-modify-write. */
-export async function findWebhookCached(cache: WebhookRowCache, db: Db, webhookId: number): Promise<Webhook | null> {
+export async function findWebhookCached(cache: WebhookReadCache, db: Db, webhookId: number): Promise<Webhook | null> {
   const row = await cache.read(`id ${webhookId}`, async () => (await run(db, 'webhook_find', FIND_WEBHOOK, [webhookId]))[0] ?? null, copyRow);
   return row ? rowToWebhook(row, secretBoxOf(db)) : null;
 }
@@ -150,7 +143,7 @@ export async function listWebhooks(db: Db, filter: WebhookListFilter): Promise<W
 }
 
 /** listWebhooks, answered from `cache` while it holds that filter's list (a list of at most LARGEST_CACHED_LIST). */
-export async function listWebhooksCached(cache: WebhookRowCache, db: Db, filter: WebhookListFilter): Promise<Webhook[]> {
+export async function listWebhooksCached(cache: WebhookReadCache, db: Db, filter: WebhookListFilter): Promise<Webhook[]> {
   const key = `list ${JSON.stringify([filter.nameFilter ?? null, filter.eventFilter ?? null, filter.statusFilter ?? null, filter.application ?? null])}`;
   let tooLong: WebhookColumns[] | null = null;
   const rows = await cache.read(key, async () => {
