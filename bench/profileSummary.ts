@@ -6,7 +6,9 @@
  * holds its set-up and the time its baselines run elsewhere.
  * Profiles come from `node --cpu-prof` (bench/requestPath.ts and bench/cpuShare.ts: BENCH_CPU_PROF=dir).
  * `--window SECONDS` keeps only the busiest stretch of that length (the measured run, without
- * start-up, set-up and shutdown).
+ * start-up, set-up and shutdown); `--after NAME` only what follows the last sample with function
+ * NAME on its stack (the set-up that --window may pick as the busiest: insertWebhook in
+ * bench/requestPath.ts); `--stalls MS` also lists the busy stretches of at least MS.
  */
 import fs from 'node:fs';
 
@@ -32,38 +34,53 @@ function area(url: string, name: string): string {
 }
 
 const profile = JSON.parse(fs.readFileSync(process.argv[2], 'utf8')) as Profile;
-const windowIndex = process.argv.indexOf('--window');
-const windowMicros = windowIndex > 0 ? Number(process.argv[windowIndex + 1]) * 1e6 : Infinity;
+const option = (name: string): string | null => {
+  const index = process.argv.indexOf(name);
+  return index > 0 ? process.argv[index + 1] : null;
+};
+const windowMicros = option('--window') !== null ? Number(option('--window')) * 1e6 : Infinity;
+const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+const parent = new Map<number, number>();
+for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
 const idleId = new Set(profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
+/** Each sample's time in microseconds since the profile's start. */
+const sampleTimes: number[] = [];
+{
+  let t = 0;
+  profile.samples.forEach((_id, i) => sampleTimes.push((t += profile.timeDeltas[i] ?? 0)));
+}
+const onStack = (id: number, functionName: string): boolean => {
+  for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) if (byId.get(at)!.callFrame.functionName === functionName) return true;
+  return false;
+};
+/** `--after NAME`: only what follows the last sample with NAME on its stack (a bench's set-up, e.g. insertWebhook). */
+const afterMicros = ((name) => {
+  if (name === null) return -Infinity;
+  let last = -Infinity;
+  profile.samples.forEach((id, i) => {
+    if (onStack(id, name)) last = sampleTimes[i];
+  });
+  return last;
+})(option('--after'));
 /** [from, to) in microseconds since the profile's start: the window with the most busy samples. */
 function busiestWindow(): [number, number] {
-  if (!Number.isFinite(windowMicros)) return [-Infinity, Infinity];
-  const times: number[] = [];
-  const busy: number[] = [];
-  let t = 0;
-  profile.samples.forEach((id, i) => {
-    t += profile.timeDeltas[i] ?? 0;
-    times.push(t);
-    busy.push(idleId.has(id) ? 0 : (profile.timeDeltas[i] ?? 0));
-  });
+  if (!Number.isFinite(windowMicros)) return [afterMicros, Infinity];
   let best: [number, number] = [0, windowMicros];
   let bestBusy = -1;
   let sum = 0;
   let start = 0;
-  for (let end = 0; end < times.length; end++) {
-    sum += busy[end];
-    while (times[end] - times[start] > windowMicros) sum -= busy[start++];
+  const busy = (i: number) => (idleId.has(profile.samples[i]) || sampleTimes[i] <= afterMicros ? 0 : (profile.timeDeltas[i] ?? 0));
+  for (let end = 0; end < sampleTimes.length; end++) {
+    sum += busy(end);
+    while (sampleTimes[end] - sampleTimes[start] > windowMicros) sum -= busy(start++);
     if (sum > bestBusy) {
       bestBusy = sum;
-      best = [times[start], times[end] + 1];
+      best = [Math.max(sampleTimes[start], afterMicros + 1), sampleTimes[end] + 1];
     }
   }
   return best;
 }
 const [windowFrom, windowTo] = busiestWindow();
-const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-const parent = new Map<number, number>();
-for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
 const self = new Map<number, number>();
 let total = 0;
 let idle = 0;
@@ -108,3 +125,33 @@ console.log('\nInclusive time by area (top 30):');
 for (const [key, time] of [...inclusiveByArea].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`  ${pct(time).padStart(6)}  ${key}`);
 console.log('\nInclusive time by function (top 40):');
 for (const [key, time] of [...inclusiveByFunction].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`  ${pct(time).padStart(6)}  ${key}`);
+
+/**
+ * `--stalls MS`: the stretches of at least MS with no idle sample, longest first. A stretch holding
+ * far fewer samples than its milliseconds was mostly off the CPU (the machine's cores were busy
+ * elsewhere), not running one long task.
+ */
+const stallMs = option('--stalls');
+if (stallMs !== null) {
+  const stretches: Array<{ from: number; to: number; samples: number }> = [];
+  let first = -1;
+  profile.samples.forEach((id, i) => {
+    const inWindow = sampleTimes[i] >= windowFrom && sampleTimes[i] < windowTo;
+    const busy = inWindow && !idleId.has(id);
+    if (busy && first < 0) first = i;
+    if ((!busy || i === profile.samples.length - 1) && first >= 0) {
+      if ((sampleTimes[i] - sampleTimes[first]) / 1000 >= Number(stallMs)) stretches.push({ from: first, to: i, samples: i - first });
+      first = -1;
+    }
+  });
+  console.log(`\nBusy stretches of ${stallMs} ms or more: ${stretches.length}`);
+  for (const stretch of stretches.sort((a, b) => sampleTimes[b.to] - sampleTimes[b.from] - (sampleTimes[a.to] - sampleTimes[a.from])).slice(0, 8)) {
+    const inside = new Map<string, number>();
+    for (let i = stretch.from; i < stretch.to; i++) {
+      const key = functionKey(byId.get(profile.samples[i])!.callFrame);
+      inside.set(key, (inside.get(key) ?? 0) + 1);
+    }
+    const top = [...inside].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([key, n]) => `${key} (${n})`).join(', ');
+    console.log(`  ${((sampleTimes[stretch.to] - sampleTimes[stretch.from]) / 1000).toFixed(1).padStart(6)} ms at ${(sampleTimes[stretch.from] / 1e6).toFixed(2)} s, ${stretch.samples} samples: ${top}`);
+  }
+}
