@@ -64,8 +64,8 @@ export interface Config {
   /** `worker` serves /healthz, /readyz and /metrics on this port; null: none (`serve` has them on PORT). */
   metricsPort: number | null;
   /**
-   * The doors' single-webhook reads are answered from a per-process cache for at most this long;
-   * every committed change to a webhook empties it (db/webhookReadCache.ts). 0: always read the database.
+   * The doors' webhook reads (one webhook, or a list) are answered from a per-process cache for at
+   * most this long; every committed change to a webhook empties it (db/webhookReadCache.ts). 0: always read the database.
    */
   webhookCacheMs: number;
   /** OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set: export traces over OTLP/HTTP (src/tracing.ts). */

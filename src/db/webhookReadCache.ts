@@ -19,8 +19,9 @@ interface Entry {
 
 /**
  * Webhook rows as the doors' reads last found them (GetWebhook, GET /api/v1/Webhook/{id}, and
- * GetAllWebhooks' lists, by filter), so a read of unchanged webhooks costs no round trip: that round trip was most of a read's cost
- * (issue 11: PostgreSQL's CPU plus pg's in Node, as much as the whole bare route).
+ * GetAllWebhooks' lists, by filter), so a read of unchanged webhooks costs no round trip: that
+ * round trip was most of a read's cost (issue 11: PostgreSQL's CPU plus pg's in Node, as much as
+ * the whole bare route).
  *
  * Why a read is never staler than a commit's notification:
  * - The cache serves only while its LISTEN on WEBHOOK_CHANGED_CHANNEL is in effect. Every commit
@@ -53,7 +54,7 @@ export class WebhookReadCache {
 
   /** Whether rows are being served (LISTEN in effect). */
   get active(): boolean {
-    return this.listening && this.options.maxAgeMs > 0;
+    return this.listening;
   }
 
   /**
