@@ -1,7 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Config } from '../config';
 import { dropPreviousSecret, storeRotatedSecret } from '../db/previousSecret';
-import { deleteWebhookRow, findWebhook, findWebhookCached, insertWebhook, listWebhooks, listWebhooksCached, updateWebhook } from '../db/webhookRepository';
+import { deleteWebhookRow, findWebhook, findWebhookCached, insertWebhook, insertWebhookWith, listWebhooks, listWebhooksCached, updateWebhook, type InsertTail } from '../db/webhookRepository';
 import type { WebhookReadCache } from '../db/webhookReadCache';
 import { cancelOpenDeliveries } from '../db/deliveryRows';
 import { callerContext, canAccess, listScope, type Caller, type CallerContext } from './caller';
@@ -24,8 +24,16 @@ export function managerOptions(config: Config): ManagerOptions {
   };
 }
 
-/** Called inside the save's transaction when a webhook's state changes (the delivery engine emits events). */
-export type StateChangeListener = (tx: EntityManager, webhook: Webhook, from: WebhookState | null, to: WebhookState, actor: AssociateRef) => Promise<void>;
+/** How the delivery engine hears of state changes, to emit their events (webhook{ID}.started, ...). */
+export interface StateChangeListener {
+  /** Inside the save's transaction, when an existing webhook's state changes. */
+  changed(tx: EntityManager, webhook: Webhook, from: WebhookState, to: WebhookState, actor: AssociateRef): Promise<void>;
+  /**
+   * A new webhook's first state event, as the tail of its INSERT statement: one round trip and
+   * one commit for both (db/webhookRepository.ts insertWebhookWith). Null: it emits none.
+   */
+  created(webhook: Webhook, actor: AssociateRef): InsertTail<unknown> | null;
+}
 
 /** Signals an event on behalf of a caller (the delivery engine), scoped to the caller's application. */
 export type EventSignaller = (eventName: string, primaryKey: number, data: TypedEntry[] | null, caller: CallerContext) => Promise<void>;
@@ -151,29 +159,34 @@ export class WebhookManager {
       if (refused !== null) throw new VerificationFailedError(`The webhook was not saved: ${refused}`);
     }
 
+    if (!existing) return this.create(candidate, actor);
     return this.writing(async (tx) => {
-      let saved: Webhook;
-      if (existing) {
-        // Re-read under a row lock: the delivery engine may have changed counters or state meanwhile.
-        const current = await findWebhook(tx, existing.webhookId, true);
-        if (!current) throw new NotFoundError(`Webhook ${existing.webhookId} was deleted while it was being saved.`);
-        saved = await updateWebhook(tx, {
+      // Re-read under a row lock: the delivery engine may have changed counters or state meanwhile.
+      const current = await findWebhook(tx, existing.webhookId, true);
+      if (!current) throw new NotFoundError(`Webhook ${existing.webhookId} was deleted while it was being saved.`);
+      const saved = await updateWebhook(tx, {
           ...candidate,
           totalCalls: current.totalCalls,
           totalErrors: current.totalErrors,
           lastError: current.lastError,
           // Back to Active after TooManyErrors starts a fresh count, or one failure would trip it again.
-          consecutiveErrors: state === WebhookState.Active && current.state === WebhookState.TooManyErrors ? 0 : current.consecutiveErrors,
-        });
-        // A new Secret set directly replaces the old one at once, as before rotation (no overlap).
-        if ((current.secret ?? '') !== (saved.secret ?? '')) await dropPreviousSecret(tx, saved.webhookId);
-        if (current.state !== saved.state) await this.stateChangeListener?.(tx, saved, current.state, saved.state, actor);
-      } else {
-        saved = await insertWebhook(tx, candidate);
-        await this.stateChangeListener?.(tx, saved, null, saved.state, actor);
-      }
+        consecutiveErrors: state === WebhookState.Active && current.state === WebhookState.TooManyErrors ? 0 : current.consecutiveErrors,
+      });
+      // A new Secret set directly replaces the old one at once, as before rotation (no overlap).
+      if ((current.secret ?? '') !== (saved.secret ?? '')) await dropPreviousSecret(tx, saved.webhookId);
+      if (current.state !== saved.state) await this.stateChangeListener?.changed(tx, saved, current.state, saved.state, actor);
       return saved;
     });
+  }
+
+  /** Stores a new webhook and its first state event in one statement (its own transaction). */
+  private async create(candidate: Webhook, actor: AssociateRef): Promise<Webhook> {
+    try {
+      const tail = this.stateChangeListener?.created(candidate, actor) ?? null;
+      return tail ? (await insertWebhookWith(this.ds, candidate, tail)).webhook : await insertWebhook(this.ds, candidate);
+    } finally {
+      this.readCache?.forget();
+    }
   }
 
   /**

@@ -214,6 +214,32 @@ export async function insertWebhook(db: Db, webhook: Webhook): Promise<Webhook> 
   return rowToWebhook(rows[0], box);
 }
 
+/**
+ * More of a webhook INSERT's own statement: what must commit with the new row (its state event)
+ * commits with it in one round trip, with no transaction around it (BEGIN, INSERT, event, COMMIT
+ * were four; each round trip wakes the server, the most of a save's cost here).
+ */
+export interface InsertTail<T> {
+  /** CTEs (`name AS (...)`, comma-separated) that may read the new row as CTE `inserted`; parameters numbered from $first. */
+  ctes(first: number): string;
+  values: unknown[];
+  /** Select-list items of the statement's result; they must read every CTE that is not an INSERT, or PostgreSQL skips it. */
+  select: string;
+  /** What the tail's select-list items say, from the result row. */
+  read(row: Record<string, unknown>): T;
+}
+
+/** insertWebhook with `tail` in the same statement; returns the webhook and what the tail read. */
+export async function insertWebhookWith<T>(db: Db, webhook: Webhook, tail: InsertTail<T>): Promise<{ webhook: Webhook; tail: T }> {
+  const box = secretBoxOf(db);
+  const { names, values } = columnsOf(db, webhookToRow(webhook, box));
+  const text =
+    `WITH inserted AS (INSERT INTO webhook (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING *), ` +
+    `${tail.ctes(values.length + 1)} SELECT ${WEBHOOK_COLUMNS}, ${tail.select} FROM inserted`;
+  const rows = await run(db, statementName('webhook_insert', text), text, [...values, ...tail.values]);
+  return { webhook: rowToWebhook(rows[0], box), tail: tail.read(rows[0] as unknown as Record<string, unknown>) };
+}
+
 export async function updateWebhook(db: Db, webhook: Webhook): Promise<Webhook> {
   const box = secretBoxOf(db);
   const { names, values } = columnsOf(db, webhookToRow(webhook, box));

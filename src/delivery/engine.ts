@@ -11,7 +11,8 @@ import { WebhookState, type AssociateRef, type TypedEntry, type Webhook } from '
 import type { Logger } from '../logger';
 import type { DeliveryMetrics } from '../metrics';
 import { findDelivery, holdOpenDeliveries, redeliverDeliveries, redeliverFailedSince, releaseHeldDeliveries, type Redelivered } from './sql/deliveries';
-import { emitStateChangeEvent, newEvent, signalAudience, validateSignal, type SignalledEvent } from './signal';
+import { emitStateChangeEvent, newEvent, signalAudience, stateEventOfNewWebhook, validateSignal, type SignalledEvent } from './signal';
+import type { InsertTail } from '../db/webhookRepository';
 import { SignalBatcher } from './signalBatcher';
 import { purgeExpired, RetentionLoop } from './retention';
 import { DeliveryWorker } from './worker';
@@ -46,7 +47,10 @@ export class DeliveryEngine {
   attach(manager: WebhookManager): this {
     this.manager = manager;
     manager.setEventSignaller((eventName, primaryKey, data, caller) => this.signalEvent(eventName, primaryKey, data, caller).then(() => undefined));
-    manager.onStateChange((tx, webhook, from, to, actor) => this.onStateChange(tx, webhook, from, to, actor));
+    manager.onStateChange({
+      changed: (tx, webhook, from, to, actor) => this.onStateChange(tx, webhook, from, to, actor),
+      created: (webhook, actor) => this.stateEventOfNewWebhook(webhook, actor),
+    });
     return this;
   }
 
@@ -67,14 +71,26 @@ export class DeliveryEngine {
   }
 
   /** In the save's transaction: hold or release the webhook's deliveries and emit its state event. */
-  private async onStateChange(tx: EntityManager, webhook: Webhook, from: WebhookState | null, to: WebhookState, actor: AssociateRef): Promise<void> {
-    if (from !== null) {
-      if (to === WebhookState.Active) await releaseHeldDeliveries(tx, webhook.webhookId);
-      else await holdOpenDeliveries(tx, [webhook.webhookId]);
-    }
+  private async onStateChange(tx: EntityManager, webhook: Webhook, from: WebhookState, to: WebhookState, actor: AssociateRef): Promise<void> {
+    if (to === WebhookState.Active) await releaseHeldDeliveries(tx, webhook.webhookId);
+    else await holdOpenDeliveries(tx, [webhook.webhookId]);
     const deliveries = await emitStateChangeEvent(tx, webhook.webhookId, webhook.name, webhook.application, from, to, actor.associateId, null, this.config.holdDeliveriesWhileTooManyErrors);
     // Still inside the transaction: the worker cannot see these rows yet, so wake it once more shortly after.
     if (deliveries > 0 || to === WebhookState.Active) this.wakeSoon(50);
+  }
+
+  /** A new webhook's state event, in its INSERT statement; wakes the worker once that committed with deliveries. */
+  private stateEventOfNewWebhook(webhook: Webhook, actor: AssociateRef): InsertTail<number> | null {
+    const tail = stateEventOfNewWebhook(webhook, webhook.state, actor.associateId, this.config.holdDeliveriesWhileTooManyErrors);
+    if (!tail) return null;
+    return {
+      ...tail,
+      read: (row) => {
+        const deliveries = tail.read(row);
+        if (deliveries > 0) this.wakeSoon();
+        return deliveries;
+      },
+    };
   }
 
   /**

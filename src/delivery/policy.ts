@@ -92,13 +92,19 @@ export function shouldTrip(consecutiveErrors: number, gone: boolean, policy: Del
 
 /** The event a state change emits: webhook{ID}.started / .stopped / .errors. */
 export function stateChangeEventName(webhookId: number, to: WebhookState): string | null {
+  const suffix = stateChangeEventSuffix(to);
+  return suffix === null ? null : `webhook${webhookId}${suffix}`;
+}
+
+/** What follows `webhook{ID}` in a state change's event name (null: the state emits none). */
+export function stateChangeEventSuffix(to: WebhookState): string | null {
   switch (to) {
     case WebhookState.Active:
-      return `webhook${webhookId}.started`;
+      return '.started';
     case WebhookState.Stopped:
-      return `webhook${webhookId}.stopped`;
+      return '.stopped';
     case WebhookState.TooManyErrors:
-      return `webhook${webhookId}.errors`;
+      return '.errors';
     default:
       return null;
   }

@@ -13,9 +13,10 @@ import { INT32_MAX, INT32_MIN, isInt32 } from '../core/operations';
 import type { DataSource, EntityManager } from 'typeorm';
 import { ValidationError } from '../core/errors';
 import { checkStorableText, validateEventName } from '../core/validation';
-import { WEBHOOK_STATE_NAMES, type TypedEntry, type WebhookState } from '../core/webhook';
-import { stateChangeEventName } from './policy';
-import { insertEventWithDeliveries, type EventAudience, type NewEvent } from './sql/events';
+import { WEBHOOK_STATE_NAMES, type TypedEntry, type Webhook, type WebhookState } from '../core/webhook';
+import type { InsertTail } from '../db/webhookRepository';
+import { stateChangeEventName, stateChangeEventSuffix } from './policy';
+import { insertEventWithDeliveries, newWebhookEventTail, type EventAudience, type NewEvent } from './sql/events';
 
 const MAX_DATA_ENTRIES = 1000;
 const MAX_KEY_LENGTH = 400;
@@ -98,6 +99,26 @@ export async function emitStateChangeEvent(
 ): Promise<number> {
   const name = stateChangeEventName(webhookId, to);
   if (!name) return 0;
+  const data = stateChangeData(webhookId, webhookName, from, to, lastError);
+  const { deliveries } = await recordEvent(tx, name, webhookId, data, associateId, { application: owner }, { holdForTooManyErrors });
+  return deliveries;
+}
+
+/**
+ * The state event of a webhook being created (`to`: its first state), as the tail of its INSERT
+ * statement (db/webhookRepository.ts insertWebhookWith); null if that state emits none. The tail
+ * reads the pending deliveries it made.
+ */
+export function stateEventOfNewWebhook(webhook: Webhook, to: WebhookState, associateId: number, holdForTooManyErrors: boolean): InsertTail<number> | null {
+  const nameSuffix = stateChangeEventSuffix(to);
+  if (nameSuffix === null) return null;
+  // WebhookId 0 stands for the id the INSERT gives: newWebhookEventTail sets the first entry's value.
+  const data = stateChangeData(0, webhook.name, null, to, null);
+  return newWebhookEventTail({ eventId: crypto.randomUUID(), nameSuffix, data, associateId, application: webhook.application ?? null }, holdForTooManyErrors);
+}
+
+/** A state event's Data; WebhookId is its first entry (newWebhookEventTail relies on it). */
+function stateChangeData(webhookId: number, webhookName: string | null, from: WebhookState | null, to: WebhookState, lastError: string | null): TypedEntry[] {
   const data: TypedEntry[] = [
     { key: 'WebhookId', type: 'int', value: webhookId },
     { key: 'Name', type: webhookName === null ? null : 'string', value: webhookName },
@@ -105,6 +126,5 @@ export async function emitStateChangeEvent(
     { key: 'PreviousState', type: from === null ? null : 'string', value: from === null ? null : WEBHOOK_STATE_NAMES[from] },
   ];
   if (lastError !== null) data.push({ key: 'LastError', type: 'string', value: lastError.replace(/\u0000/g, '') });
-  const { deliveries } = await recordEvent(tx, name, webhookId, data, associateId, { application: owner }, { holdForTooManyErrors });
-  return deliveries;
+  return data;
 }
