@@ -8,7 +8,8 @@
  * `--window SECONDS` keeps only the busiest stretch of that length (the measured run, without
  * start-up, set-up and shutdown); `--after NAME` only what follows the last sample with function
  * NAME on its stack (the set-up that --window may pick as the busiest: insertWebhook in
- * bench/requestPath.ts); `--stalls MS` also lists the busy stretches of at least MS.
+ * bench/requestPath.ts); `--stalls MS` also lists the busy stretches of at least MS; `--top N`
+ * lists N functions by inclusive time (40).
  */
 import fs from 'node:fs';
 
@@ -123,8 +124,9 @@ console.log(`${(total / 1e6).toFixed(1)} s busy (${(idle / 1e6).toFixed(1)} s id
 for (const [key, time] of [...selfByFunction].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${pct(time).padStart(6)}  ${key}`);
 console.log('\nInclusive time by area (top 30):');
 for (const [key, time] of [...inclusiveByArea].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`  ${pct(time).padStart(6)}  ${key}`);
-console.log('\nInclusive time by function (top 40):');
-for (const [key, time] of [...inclusiveByFunction].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`  ${pct(time).padStart(6)}  ${key}`);
+const topFunctions = Number(option('--top') ?? 40);
+console.log(`\nInclusive time by function (top ${topFunctions}):`);
+for (const [key, time] of [...inclusiveByFunction].sort((a, b) => b[1] - a[1]).slice(0, topFunctions)) console.log(`  ${pct(time).padStart(6)}  ${key}`);
 
 /**
  * `--stalls MS`: the stretches of at least MS with no idle sample, longest first. A stretch holding
