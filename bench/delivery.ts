@@ -264,10 +264,13 @@ async function drained(receiver: Receiver, server: boolean, workers: number): Pr
     const children: ChildProcess[] = [];
     try {
       await createWebhooks(pool, serve, receiver.url);
-      // WARM_UP more events, queued first: the worker warms up on them (as the baseline does on its
-      // warm-up POSTs) and the EVENTS after them are timed.
-      const all = receiver.expect(WARM_UP + EVENTS, server ? `${workers} worker process(es)` : 'embedded drain');
-      await signalAll(pool, serve, WARM_UP, EVENTS + 1);
+      // WARM_UP more events per worker process, queued first: each warms up on its share (as the
+      // baseline's one process does on its WARM_UP_POSTS); with the same WARM_UP for two, each
+      // started the timed part half as warm, and the first half second ran at two thirds speed.
+      const warmUp = WARM_UP * (server ? workers : 1);
+      // The EVENTS after them are timed.
+      const all = receiver.expect(warmUp + EVENTS, server ? `${workers} worker process(es)` : 'embedded drain');
+      await signalAll(pool, serve, warmUp, EVENTS + 1);
       await signalAll(pool, serve);
       if (server) {
         for (let i = 0; i < workers; i++) children.push(startWorker(env));
@@ -277,7 +280,7 @@ async function drained(receiver: Receiver, server: boolean, workers: number): Pr
       }
       await all;
       // In arrival order: timed from the last warm-up arrival to the last arrival.
-      const first = receiver.arrivals[WARM_UP - 1];
+      const first = receiver.arrivals[warmUp - 1];
       const last = receiver.arrivals[receiver.arrivals.length - 1];
       const seconds = (last - first) / 1000;
       if (process.env.BENCH_HISTO) {
@@ -382,7 +385,7 @@ async function main(): Promise<void> {
 
     const fmt = (n: number | null, digits = 0) => (n === null ? '-' : n.toFixed(digits));
     console.log(
-      `\nDelivery engine: ${EVENTS} events over ${WEBHOOKS} webhooks (one delivery each, signed), timed after ${WARM_UP} more delivered to warm up, receiver on 127.0.0.1 answering 200 at once; ` +
+      `\nDelivery engine: ${EVENTS} events over ${WEBHOOKS} webhooks (one delivery each, signed), timed after ${WARM_UP} more per process delivered to warm up, receiver on 127.0.0.1 answering 200 at once; ` +
         `signalled over SOAP at concurrency ${SIGNAL_CONCURRENCY}; worker concurrency ${CONCURRENCY}. ${os.cpus().length} CPUs.\n` +
         `Baseline (the limit), measured right after each row, the faster of two runs: ${EVENTS} POSTs of the same bytes to the same receiver (after ${WARM_UP_POSTS} to warm up), ` +
         `plain undici at concurrency ${CONCURRENCY}, no database, in a process of its own.\n`,
