@@ -17,10 +17,8 @@ import { listTickets, revokeTicket } from './db/ticketRepository';
 import { reencryptSecrets } from './db/secretReencryption';
 import { createLogger } from './logger';
 import { Metrics } from './metrics';
-import { startOpsServer } from './opsServer';
-import { startService } from './service';
 import { startTracing, stopTracing } from './tracing';
-import { SOAP_PATH } from './soap/soapService';
+import { SOAP_PATH } from './soap/endpoint';
 
 const HELP = `webhook-agent: SuperOffice NetServer's WebhookAgent, SOAP + durable webhook delivery.
 
@@ -139,6 +137,9 @@ async function withDatabase<T>(config: Config, use: (ds: DataSource) => Promise<
 async function serve(config: Config, args: string[]): Promise<number> {
   if (wantsHelp(args, `Usage: webhook-agent serve\n\nStarts the SOAP API on PORT (default 8080).\n`)) return 0;
   const logger = createLogger(config);
+  // Loaded here, not at the top: the API (express, node-soap, the REST and console routes) is
+  // serve's alone, and a worker or a CLI command that loaded it ran with about 25 MB more RSS.
+  const { startService } = await import('./service');
   const service = await startService(config, logger);
   const baseUrl = config.publicUrl ?? `http://localhost:${service.port}`;
   logger.info({ url: baseUrl, console: `${baseUrl}/`, soap: `${baseUrl}${SOAP_PATH}`, database: service.db.mode }, `webhook-agent is listening; operator console at ${baseUrl}/`);
@@ -161,7 +162,7 @@ async function worker(config: Config, args: string[]): Promise<number> {
   const engine = new DeliveryEngine(db.dataSource, { ...config, databaseUrl: db.url }, logger);
   const metrics = config.metricsPort === null ? null : new Metrics(db.dataSource);
   engine.metrics = metrics;
-  const ops = metrics ? await startOpsServer(config.metricsPort!, db.dataSource, metrics) : null;
+  const ops = metrics ? await (await import('./opsServer')).startOpsServer(config.metricsPort!, db.dataSource, metrics) : null;
   const running = engine.startWorker();
   engine.startRetention();
   logger.info({ worker: running.workerId, database: db.mode, metricsPort: ops?.port ?? null }, 'delivery worker started');

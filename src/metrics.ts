@@ -9,8 +9,8 @@ import type { Express, Request } from 'express';
 import client from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { WEBHOOK_STATE_NAMES } from './core/webhook';
-import { OPERATIONS, SOAP_ACTION_BASE } from './soap/envelopeGuard';
-import { SOAP_PATH } from './soap/soapService';
+import { OPERATION_NAMES } from './core/operations';
+import { SOAP_ACTION_BASE, SOAP_PATH } from './soap/endpoint';
 
 /** What the delivery worker reports (see DeliveryWorker). */
 export interface DeliveryMetrics {
@@ -146,7 +146,7 @@ function requestLabel(req: Request, status: number): { door: string; operation: 
     if (req.method !== 'POST') return null; // ?wsdl
     const action = String(req.headers.soapaction ?? '').replace(/^"|"$/g, '');
     const name = action.startsWith(SOAP_ACTION_BASE) ? action.slice(SOAP_ACTION_BASE.length) : '';
-    const operation = (OPERATIONS as readonly string[]).includes(name) ? name : 'unknown';
+    const operation = (OPERATION_NAMES as readonly string[]).includes(name) ? name : 'unknown';
     // SOAP 1.1 answers every fault with 500; the fault code says whose fault it was.
     return { door: 'soap', operation, outcome: status < 400 ? 'success' : 'fault' };
   }

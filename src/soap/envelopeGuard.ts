@@ -1,5 +1,6 @@
 import { XMLValidator } from 'fast-xml-parser';
 import { OPERATION_NAMES, type OperationName } from '../core/operations';
+import { SOAP_ACTION_BASE } from './endpoint';
 import { NS } from './xml';
 
 /**
@@ -8,11 +9,9 @@ import { NS } from './xml';
  * the operation the body asks for.
  */
 
-/** The operations a body may name: the core table's (kept exported under this name for the metrics). */
-export const OPERATIONS = OPERATION_NAMES;
+/** The operations a body may name: the core table's. */
+const OPERATIONS = OPERATION_NAMES;
 export type { OperationName };
-
-export const SOAP_ACTION_BASE = `${NS.tns}/Webhook/`;
 
 // Names that would reach object prototypes once node-soap turns elements into object keys
 // (`__proto__`, `constructor`, `toString` ... make it fail or pollute).

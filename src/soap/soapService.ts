@@ -16,8 +16,11 @@ import { checkEnvelope } from './envelopeGuard';
 import { clientFault, faultEnvelope, faultFromError, sendFault } from './faults';
 import { operationArguments, text } from './requestMapping';
 import { escapeXml, NS } from './xml';
+import { SOAP_PATH } from './endpoint';
 
-export const SOAP_PATH = '/Remote/Services88/Webhook.svc';
+/** Re-exported: tests and benches import the endpoint's path from here. */
+export { SOAP_PATH };
+
 const WSDL_FILE = path.join(__dirname, '..', '..', 'wsdl', 'WebhookAgent.wsdl');
 
 export interface SoapDependencies {

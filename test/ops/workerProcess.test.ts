@@ -2,6 +2,7 @@
  * A standalone `webhook-agent worker` is observable: /healthz, /readyz and /metrics on
  * METRICS_PORT, on both databases (on the embedded one the worker joins the test service's server).
  */
+import path from 'node:path';
 import { Client } from 'pg';
 import { loadConfig } from '../../src/config';
 import { ACTOR, createWebhook, SECRET, startCheckingReceiver, waitFor, type CheckingReceiver } from '../delivery/helpers';
@@ -98,5 +99,26 @@ describe('METRICS_PORT and the OpenTelemetry switch', () => {
     expect(run.stderr).toMatch(/METRICS_PORT="ninety" is not a whole number from 0 to 65535/);
     expect(run.stderr).toMatch(/OTEL_EXPORTER_OTLP_ENDPOINT="collector:4318" is not an http\(s\) URL/);
     expect(run.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+});
+
+describe('what a worker process loads', () => {
+  it('never loads the API: no node-soap, no express app, no REST or console routes (they cost a worker about 25 MB)', async () => {
+    const t = await startTestService({ RUN_WORKER: 'false' });
+    try {
+      const probe = path.join(__dirname, '..', 'support', 'loadedModules.cjs');
+      const worker = await startWorkerProcess({ ...t.env, METRICS_PORT: '', NODE_OPTIONS: `--require ${probe}` });
+      await worker.stop();
+      const line = worker.log.join('\n').split('\n').find((l) => l.startsWith('loaded-modules '));
+      expect(line).toBeDefined();
+      const loaded = (JSON.parse(line!.slice('loaded-modules '.length)) as string[]).map((file) => file.replace(/\\/g, '/'));
+      // It did load what it works with, so the list is not empty by mistake.
+      expect(loaded.some((file) => file.endsWith('/dist/delivery/worker.js'))).toBe(true);
+      expect(loaded.some((file) => file.includes('/node_modules/undici/'))).toBe(true);
+      const api = loaded.filter((file) => /\/node_modules\/(soap|express|body-parser)\/|\/dist\/(service|frontDoor)\.js$|\/dist\/(soap\/soapService|rest|console)\b/.test(file));
+      expect(api).toEqual([]);
+    } finally {
+      await t.stop();
+    }
   });
 });
