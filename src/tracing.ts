@@ -6,37 +6,41 @@
  *
  * Off unless started (`webhook-agent serve|worker` start it when OTEL_EXPORTER_OTLP_ENDPOINT or
  * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set; the exporter and the resource read the other standard
- * OTEL_* variables themselves). Off, every hook is one null check: no SDK is loaded, no span built,
- * no header added.
+ * OTEL_* variables themselves). Off, every hook is one null check: neither the API nor the SDK is
+ * loaded by this file, no span is built, no header added.
  *
  * Spans carry the target host, the HTTP status, the attempt number and ids; never a URL path or
  * query, a header, a Secret or a body.
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import type * as OpenTelemetry from '@opentelemetry/api';
+import type { Attributes, Context, Span, TextMapPropagator, Tracer } from '@opentelemetry/api';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { VERSION } from './version';
 
 interface Started {
   tracer: Tracer;
+  /** The API itself, loaded by startTracing: a process that never traces never loads it. */
+  api: typeof OpenTelemetry;
+  propagator: TextMapPropagator;
   shutdown(): Promise<void>;
 }
 
 let started: Started | null = null;
-const propagator = new W3CTraceContextPropagator();
 const TRACEPARENT = 'traceparent';
 
 /** Spans go to `exporter`: the OTLP/HTTP exporter in production, an in-memory one in tests. */
 export async function startTracing(options: { exporter?: SpanExporter; batch?: boolean } = {}): Promise<void> {
   if (started) return;
   // Loaded only when tracing is on, so a process without it pays nothing at start either.
+  const api = await import('@opentelemetry/api');
+  const { W3CTraceContextPropagator } = await import('@opentelemetry/core');
   const sdk = await import('@opentelemetry/sdk-trace-base');
   const { detectResources, envDetector, resourceFromAttributes } = await import('@opentelemetry/resources');
   const exporter = options.exporter ?? new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter();
   const resource = resourceFromAttributes({ 'service.name': 'webhook-agent', 'service.version': VERSION }).merge(detectResources({ detectors: [envDetector] }));
   const processor = options.batch === false ? new sdk.SimpleSpanProcessor(exporter) : new sdk.BatchSpanProcessor(exporter);
   const provider = new sdk.BasicTracerProvider({ resource, spanProcessors: [processor] });
-  started = { tracer: provider.getTracer('webhook-agent', VERSION), shutdown: () => provider.shutdown() };
+  started = { tracer: provider.getTracer('webhook-agent', VERSION), api, propagator: new W3CTraceContextPropagator(), shutdown: () => provider.shutdown() };
 }
 
 /** Exports the spans still buffered and turns tracing off. */
@@ -60,13 +64,13 @@ export function traceSignal<T extends { eventId: string; deliveries: number }>(e
 }
 
 async function tracedSignal<T extends { eventId: string; deliveries: number }>(started: Started, eventName: string, record: (traceParent: string | null) => Promise<T>): Promise<T> {
-  const span = started.tracer.startSpan('SignalEvent', { kind: SpanKind.SERVER, attributes: { 'webhook_agent.event': eventName } });
+  const span = started.tracer.startSpan('SignalEvent', { kind: started.api.SpanKind.SERVER, attributes: { 'webhook_agent.event': eventName } });
   try {
-    const signalled = await record(traceParentOf(span));
+    const signalled = await record(traceParentOf(started, span));
     span.setAttributes({ 'webhook_agent.event_id': signalled.eventId, 'webhook_agent.deliveries': signalled.deliveries });
     return signalled;
   } catch (error) {
-    failSpan(span, (error as Error).message);
+    failSpan(started, span, (error as Error).message);
     throw error;
   } finally {
     span.end();
@@ -98,7 +102,8 @@ export function traceAttempt<R extends SendOutcome>(attempt: AttemptTrace, heade
 }
 
 function tracedAttempt<R extends SendOutcome>(started: Started, attempt: AttemptTrace, headers: Record<string, string>, send: (headers: Record<string, string>) => Promise<R>): Promise<R> {
-  const parent = attempt.traceParent ? propagator.extract(ROOT_CONTEXT, { [TRACEPARENT]: attempt.traceParent }, mapGetter) : ROOT_CONTEXT;
+  const root = started.api.ROOT_CONTEXT;
+  const parent = attempt.traceParent ? started.propagator.extract(root, { [TRACEPARENT]: attempt.traceParent }, mapGetter) : root;
   const attributes = {
     ...targetAttributes(attempt.targetUrl),
     'webhook_agent.webhook_id': attempt.webhookId,
@@ -113,7 +118,7 @@ function tracedAttempt<R extends SendOutcome>(started: Started, attempt: Attempt
 export function traceVerification<R extends SendOutcome>(targetUrl: string, webhookId: number, headers: Record<string, string>, send: (headers: Record<string, string>) => Promise<R>): Promise<R> {
   if (!started) return send(headers);
   const attributes = { ...targetAttributes(targetUrl), 'webhook_agent.webhook_id': webhookId };
-  return sendInSpan(started, 'webhook verification', ROOT_CONTEXT, attributes, headers, send, (result) => result.status === 200);
+  return sendInSpan(started, 'webhook verification', started.api.ROOT_CONTEXT, attributes, headers, send, (result) => result.status === 200);
 }
 
 async function sendInSpan<R extends SendOutcome>(
@@ -125,23 +130,23 @@ async function sendInSpan<R extends SendOutcome>(
   send: (headers: Record<string, string>) => Promise<R>,
   succeeded: (result: R) => boolean,
 ): Promise<R> {
-  const span = started.tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes: { 'http.request.method': 'POST', ...attributes } }, parent);
+  const span = started.tracer.startSpan(name, { kind: started.api.SpanKind.CLIENT, attributes: { 'http.request.method': 'POST', ...attributes } }, parent);
   try {
-    const result = await send({ ...headers, [TRACEPARENT]: traceParentOf(span) });
+    const result = await send({ ...headers, [TRACEPARENT]: traceParentOf(started, span) });
     if (result.status !== null) span.setAttribute('http.response.status_code', result.status);
-    if (!succeeded(result)) failSpan(span, result.error ?? `HTTP ${result.status}`, result.status === null ? 'network' : String(result.status));
+    if (!succeeded(result)) failSpan(started, span, result.error ?? `HTTP ${result.status}`, result.status === null ? 'network' : String(result.status));
     return result;
   } catch (error) {
-    failSpan(span, (error as Error).message);
+    failSpan(started, span, (error as Error).message);
     throw error;
   } finally {
     span.end();
   }
 }
 
-function traceParentOf(span: Span): string {
+function traceParentOf(started: Started, span: Span): string {
   const carrier: Record<string, string> = {};
-  propagator.inject(trace.setSpan(ROOT_CONTEXT, span), carrier, mapSetter);
+  started.propagator.inject(started.api.trace.setSpan(started.api.ROOT_CONTEXT, span), carrier, mapSetter);
   return carrier[TRACEPARENT];
 }
 
@@ -155,9 +160,9 @@ function targetAttributes(targetUrl: string): Attributes {
   }
 }
 
-function failSpan(span: Span, message: string, errorType = 'error'): void {
+function failSpan(started: Started, span: Span, message: string, errorType = 'error'): void {
   span.setAttribute('error.type', errorType);
-  span.setStatus({ code: SpanStatusCode.ERROR, message: message.slice(0, 300) });
+  span.setStatus({ code: started.api.SpanStatusCode.ERROR, message: message.slice(0, 300) });
 }
 
 const mapGetter = {
