@@ -43,6 +43,25 @@ const ifUnmodifiedSince = {
 
 const APP_TOKEN_PARAMETER = { $ref: '#/components/parameters/SoAppToken' };
 
+/**
+ * Express gives every GET answer a weak ETag, and answers a GET whose If-None-Match names the
+ * current one with 304 and no body: every GET here may answer it.
+ */
+const NOT_MODIFIED = { description: 'Not modified: If-None-Match named the ETag the answer would carry (every GET answer has a weak ETag); no body.' };
+function withConditionalGets<T extends Record<string, object>>(paths: T): T {
+  return Object.fromEntries(
+    Object.entries(paths).map(([path, item]) => [
+      path,
+      Object.fromEntries(
+        Object.entries(item).map(([method, operation]) => {
+          const { responses } = operation as { responses: Record<string, object> };
+          return [method, method === 'get' ? { ...operation, responses: { ...responses, '304': NOT_MODIFIED } } : operation];
+        }),
+      ),
+    ]),
+  ) as T;
+}
+
 /** Every operation but the document itself takes the optional SO-AppToken header (application isolation). */
 function withApplicationToken<T extends Record<string, object>>(paths: T): T {
   const withToken = (operation: { parameters?: object[] }) => ({ ...operation, parameters: [APP_TOKEN_PARAMETER, ...(operation.parameters ?? [])] });
@@ -88,7 +107,7 @@ export const openApiDocument = {
   servers: [{ url: '/api/v1' }],
   security: [{ bearer: [] }, { soTicket: [] }],
   tags: [{ name: 'Webhook', description: 'Resource routes' }, { name: 'Agents', description: "NetServer's Agents API (RPC by operation name)" }],
-  paths: withApplicationToken({
+  paths: withConditionalGets(withApplicationToken({
     '/openapi.json': {
       get: { operationId: 'OpenApi', security: [], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1 document', content: json({ type: 'object' }) } } },
     },
@@ -238,7 +257,7 @@ export const openApiDocument = {
       { '200': { description: 'RotatedSecret', content: json(ref('RotatedSecret')) } },
     ),
     '/Agents/Webhook/GetLastError': agent('GetLastError', 'GetLastError ("" for an unknown id)', idArgs, { '200': { description: 'string', content: json({ type: 'string' }) } }, idQuery),
-  }),
+  })),
   components: {
     securitySchemes: {
       bearer: { type: 'http', scheme: 'bearer', description: 'A webhook-agent ticket' },
