@@ -5,7 +5,8 @@ export interface ChannelListenerOptions {
   /** The database URL to LISTEN on (a server, or the embedded server's socket). */
   url: string;
   channel: string;
-  onNotification: () => void;
+  /** With the notification's payload ('' when it has none). */
+  onNotification: (payload: string) => void;
   /** True once LISTEN is in effect; false when its connection is lost (notifications may be missed until the next true). */
   onListening?: (listening: boolean) => void;
   /** Logged at warn when LISTEN fails, with what the process does meanwhile. */
@@ -51,7 +52,7 @@ export class ChannelListener {
       this.client = client;
       try {
         await client.connect();
-        client.on('notification', () => this.options.onNotification());
+        client.on('notification', (message) => this.options.onNotification(message.payload ?? ''));
         await client.query(`LISTEN ${channel}`);
         if (this.running) {
           onListening?.(true);

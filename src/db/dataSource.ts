@@ -24,6 +24,7 @@ import { StablePlans1765600000000 } from './migrations/1765600000000-StablePlans
 import { HotAttemptSettlement1765700000000 } from './migrations/1765700000000-HotAttemptSettlement';
 import { ClaimIndexes1765800000000 } from './migrations/1765800000000-ClaimIndexes';
 import { WebhookChangedNotify1765900000000 } from './migrations/1765900000000-WebhookChangedNotify';
+import { WebhookChangedById1766000000000 } from './migrations/1766000000000-WebhookChangedById';
 import { SecretBox, useSecretBox } from './secretBox';
 
 export const ENTITIES = [WebhookRow, TicketRow, EventRow, DeliveryRow, DeliveryAttemptRow];
@@ -44,6 +45,7 @@ export const MIGRATIONS = [
   HotAttemptSettlement1765700000000,
   ClaimIndexes1765800000000,
   WebhookChangedNotify1765900000000,
+  WebhookChangedById1766000000000,
 ];
 
 export interface Database {

@@ -123,7 +123,7 @@ const copyRows = (rows: WebhookColumns[]) => rows.map(copyRow);
 
 /** findWebhook, answered from `cache` while it holds the row: for reads that are shown, never for read-modify-write. */
 export async function findWebhookCached(cache: WebhookReadCache, db: Db, webhookId: number): Promise<Webhook | null> {
-  const row = await cache.read(`id ${webhookId}`, async () => (await run(db, 'webhook_find', FIND_WEBHOOK, [webhookId]))[0] ?? null, copyRow);
+  const row = await cache.readWebhook(webhookId, async () => (await run(db, 'webhook_find', FIND_WEBHOOK, [webhookId]))[0] ?? null, copyRow);
   return row ? rowToWebhook(row, secretBoxOf(db)) : null;
 }
 
@@ -144,9 +144,9 @@ export async function listWebhooks(db: Db, filter: WebhookListFilter): Promise<W
 
 /** listWebhooks, answered from `cache` while it holds that filter's list (a list of at most LARGEST_CACHED_LIST). */
 export async function listWebhooksCached(cache: WebhookReadCache, db: Db, filter: WebhookListFilter): Promise<Webhook[]> {
-  const key = `list ${JSON.stringify([filter.nameFilter ?? null, filter.eventFilter ?? null, filter.statusFilter ?? null, filter.application ?? null])}`;
+  const key = JSON.stringify([filter.nameFilter ?? null, filter.eventFilter ?? null, filter.statusFilter ?? null, filter.application ?? null]);
   let tooLong: WebhookColumns[] | null = null;
-  const rows = await cache.read(key, async () => {
+  const rows = await cache.readList(key, async () => {
     const found = await listWebhookRows(db, filter);
     if (found.length <= LARGEST_CACHED_LIST) return found;
     tooLong = found; // answered, not kept

@@ -26,8 +26,8 @@ describe('the read cache on its own', () => {
     const cache = new WebhookReadCache({ maxEntries: 10, maxAgeMs: 60_000 });
     let loads = 0;
     const load = async () => ({ name: `load ${++loads}` });
-    expect(await cache.read('1', load)).toEqual({ name: 'load 1' });
-    expect(await cache.read('1', load)).toEqual({ name: 'load 2' });
+    expect(await cache.readWebhook(1, load)).toEqual({ name: 'load 1' });
+    expect(await cache.readWebhook(1, load)).toEqual({ name: 'load 2' });
     expect(cache.active).toBe(false);
   });
 
@@ -35,35 +35,86 @@ describe('the read cache on its own', () => {
     const cache = listeningCache();
     let loads = 0;
     const load = async () => ({ name: `load ${++loads}`, list: ['a'] });
-    const first = await cache.read('1', load);
+    const first = await cache.readWebhook(1, load);
     first!.list.push('changed by the caller');
     first!.name = 'changed';
-    const second = await cache.read('1', load);
+    const second = await cache.readWebhook(1, load);
     expect(second).toEqual({ name: 'load 1', list: ['a'] });
     second!.list.push('changed again');
-    expect(await cache.read('1', load)).toEqual({ name: 'load 1', list: ['a'] });
+    expect(await cache.readWebhook(1, load)).toEqual({ name: 'load 1', list: ['a'] });
     expect(loads).toBe(1);
     cache.forget();
-    expect(await cache.read('1', load)).toEqual({ name: 'load 2', list: ['a'] });
+    expect(await cache.readWebhook(1, load)).toEqual({ name: 'load 2', list: ['a'] });
   });
 
   it('does not keep a row whose read was on its way when a change was announced', async () => {
     const cache = listeningCache();
     let release: () => void = () => undefined;
     const slowLoad = () => new Promise<{ name: string; list: string[] }>((resolve) => (release = () => resolve({ name: 'read before the change', list: [] })));
-    const reading = cache.read('1', slowLoad);
+    const reading = cache.readWebhook(1, slowLoad);
     cache.forget(); // a commit's notification arrives while the read is on its way
     release();
     expect((await reading)!.name).toBe('read before the change');
-    expect(await cache.read('1', async () => ({ name: 'read after the change', list: [] }))).toEqual({ name: 'read after the change', list: [] });
+    expect(await cache.readWebhook(1, async () => ({ name: 'read after the change', list: [] }))).toEqual({ name: 'read after the change', list: [] });
+  });
+
+  it("forgets one webhook and every list on that webhook's change; the other webhooks stay", async () => {
+    const cache = listeningCache();
+    const loads: string[] = [];
+    const load = (what: string) => async () => {
+      loads.push(what);
+      return { name: what, list: [] };
+    };
+    await cache.readWebhook(1, load('1'));
+    await cache.readWebhook(2, load('2'));
+    await cache.readList('all', load('all'));
+    cache.forgetWebhook(1);
+    await cache.readWebhook(1, load('1'));
+    await cache.readWebhook(2, load('2'));
+    await cache.readList('all', load('all'));
+    expect(loads).toEqual(['1', '2', 'all', '1', 'all']);
+  });
+
+  it("keeps what a read on its way found when another webhook changed, not when its own did (a list: when any did)", async () => {
+    const cache = listeningCache();
+    const loads: string[] = [];
+    const slow = (what: string) => {
+      let release: () => void = () => undefined;
+      const load = () => new Promise<{ name: string; list: string[] }>((resolve) => (release = () => resolve({ name: what, list: [] })));
+      return { load: () => (loads.push(what), load()), release: () => release() };
+    };
+    const fast = (what: string) => async () => (loads.push(what), { name: what, list: [] });
+    // Webhook 1 read while webhook 2 changes: kept.
+    let read = slow('1 first');
+    let reading = cache.readWebhook(1, read.load);
+    cache.forgetWebhook(2);
+    read.release();
+    await reading;
+    expect((await cache.readWebhook(1, fast('1 again')))!.name).toBe('1 first');
+    // Webhook 1 read while webhook 1 changes: not kept.
+    cache.forgetWebhook(1);
+    read = slow('1 before its change');
+    reading = cache.readWebhook(1, read.load);
+    cache.forgetWebhook(1);
+    read.release();
+    await reading;
+    expect((await cache.readWebhook(1, fast('1 after its change')))!.name).toBe('1 after its change');
+    // A list read while any webhook changes: not kept.
+    read = slow('list before');
+    reading = cache.readList('all', read.load);
+    cache.forgetWebhook(7);
+    read.release();
+    await reading;
+    expect((await cache.readList('all', fast('list after')))!.name).toBe('list after');
+    expect(loads).toEqual(['1 first', '1 before its change', '1 after its change', 'list before', 'list after']);
   });
 
   it('does not keep "no such webhook"', async () => {
     const cache = listeningCache();
     let loads = 0;
     const load = async () => (++loads === 1 ? null : { name: 'created since', list: [] });
-    expect(await cache.read('5', load)).toBeNull();
-    expect(await cache.read('5', load)).toEqual({ name: 'created since', list: [] });
+    expect(await cache.readWebhook(5, load)).toBeNull();
+    expect(await cache.readWebhook(5, load)).toEqual({ name: 'created since', list: [] });
   });
 
   it('reads a row again after its max age, and keeps at most maxEntries rows (the oldest go first)', async () => {
@@ -74,19 +125,19 @@ describe('the read cache on its own', () => {
       loads.push(id);
       return { name: `webhook ${id}`, list: [] };
     };
-    await cache.read('1', load(1));
+    await cache.readWebhook(1, load(1));
     now += 999;
-    await cache.read('1', load(1));
+    await cache.readWebhook(1, load(1));
     expect(loads).toEqual([1]);
     now += 1;
-    await cache.read('1', load(1));
+    await cache.readWebhook(1, load(1));
     expect(loads).toEqual([1, 1]);
-    await cache.read('2', load(2));
-    await cache.read('3', load(3)); // three rows for two places: 1, stored first, goes
-    await cache.read('2', load(2));
-    await cache.read('3', load(3));
+    await cache.readWebhook(2, load(2));
+    await cache.readWebhook(3, load(3)); // three rows for two places: 1, stored first, goes
+    await cache.readWebhook(2, load(2));
+    await cache.readWebhook(3, load(3));
     expect(loads).toEqual([1, 1, 2, 3]);
-    await cache.read('1', load(1));
+    await cache.readWebhook(1, load(1));
     expect(loads).toEqual([1, 1, 2, 3, 1]);
   });
 });
@@ -171,6 +222,36 @@ describe('the doors read webhooks through the cache', () => {
     }, 5000, 1);
     expect(read).toMatchObject({ totalErrors: 1, lastError: 'HTTP 500', state: WebhookState.TooManyErrors });
     expect(await t.service.manager.getLastError(id)).toBe('HTTP 500');
+  });
+
+  it("keeps answering other webhooks from the cache when one changes elsewhere (a record of deliveries changes its counters)", async () => {
+    const cache = t.service.readCache!;
+    const quiet = await stored('not delivered to');
+    const busy = await stored('delivered to');
+    // Both read from the cache (an insert's own notification may arrive after a first read).
+    for (const id of [quiet, busy]) {
+      await waitFor('a read from the cache', async () => {
+        const hits = cache.hits;
+        await t.service.manager.getWebhook(id);
+        return cache.hits > hits;
+      }, 5000, 1);
+    }
+    await other.query('UPDATE webhook SET total_calls = total_calls + 1 WHERE webhook_id = $1', [busy]);
+    await waitFor('the change to be read', async () => (await t.service.manager.getWebhook(busy))!.totalCalls === 1, 5000, 1);
+    const before = { hits: cache.hits, misses: cache.misses };
+    expect((await t.service.manager.getWebhook(quiet))!.name).toBe('not delivered to');
+    expect({ hits: cache.hits - before.hits, misses: cache.misses - before.misses }).toEqual({ hits: 1, misses: 0 });
+  });
+
+  it('forgets everything on a TRUNCATE elsewhere', async () => {
+    const id = await stored('truncated elsewhere');
+    await waitFor('a read from the cache', async () => {
+      const hits = t.service.readCache!.hits;
+      await t.service.manager.getWebhook(id);
+      return t.service.readCache!.hits > hits;
+    }, 5000, 1);
+    await other.query('TRUNCATE webhook CASCADE');
+    await waitFor('the truncation to be read', async () => (await t.service.manager.getWebhook(id)) === null, 5000, 1);
   });
 
   it('shows a deletion elsewhere', async () => {
