@@ -165,11 +165,11 @@ export class WebhookManager {
       const current = await findWebhook(tx, existing.webhookId, true);
       if (!current) throw new NotFoundError(`Webhook ${existing.webhookId} was deleted while it was being saved.`);
       const saved = await updateWebhook(tx, {
-          ...candidate,
-          totalCalls: current.totalCalls,
-          totalErrors: current.totalErrors,
-          lastError: current.lastError,
-          // Back to Active after TooManyErrors starts a fresh count, or one failure would trip it again.
+        ...candidate,
+        totalCalls: current.totalCalls,
+        totalErrors: current.totalErrors,
+        lastError: current.lastError,
+        // Back to Active after TooManyErrors starts a fresh count, or one failure would trip it again.
         consecutiveErrors: state === WebhookState.Active && current.state === WebhookState.TooManyErrors ? 0 : current.consecutiveErrors,
       });
       // A new Secret set directly replaces the old one at once, as before rotation (no overlap).

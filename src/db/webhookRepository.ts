@@ -217,7 +217,7 @@ export async function insertWebhook(db: Db, webhook: Webhook): Promise<Webhook> 
 /**
  * More of a webhook INSERT's own statement: what must commit with the new row (its state event)
  * commits with it in one round trip, with no transaction around it (BEGIN, INSERT, event, COMMIT
- * were four; each round trip wakes the server, the most of a save's cost here).
+ * were four; each round trip wakes the server, and that was most of a save's cost here).
  */
 export interface InsertTail<T> {
   /** CTEs (`name AS (...)`, comma-separated) that may read the new row as CTE `inserted`; parameters numbered from $first. */
