@@ -64,10 +64,12 @@ describe('claims without a global lock', () => {
       expect(a.map((c) => c.webhookId)).toEqual([hookIds[0], hookIds[0], hookIds[0], hookIds[0]]);
 
       const started = Date.now();
+      // Cleared once the race is decided: a pending timer kept jest's worker alive after the file.
+      let timer: NodeJS.Timeout | undefined;
       const b = await Promise.race([
         claimDueDeliveries(ds, 'worker-b', 100, 60_000, 4),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('worker B waited for worker A')), 3000)),
-      ]);
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('worker B waited for worker A')), 3000))),
+      ]).finally(() => clearTimeout(timer));
       expect(Date.now() - started).toBeLessThan(1000);
       // B skips the webhook A holds and takes the others, up to the cap each.
       expect(b.filter((c) => c.webhookId === hookIds[0])).toEqual([]);
