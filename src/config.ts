@@ -65,7 +65,7 @@ export interface Config {
   metricsPort: number | null;
   /**
    * The doors' webhook reads (one webhook, or a list) are answered from a per-process cache for at
-   * most this long; every committed change to a webhook empties it (db/webhookReadCache.ts). 0: always read the database.
+   * most this long; a committed change to a webhook forgets it and every list (db/webhookReadCache.ts). 0: always read the database.
    */
   webhookCacheMs: number;
   /** OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set: export traces over OTLP/HTTP (src/tracing.ts). */

@@ -111,7 +111,7 @@ export async function startService(config: Config, logger: Logger = createLogger
   }
 }
 
-/** Entries (a webhook, or a list of at most 1,000) a process keeps for reads at most. */
+/** Webhooks, and lists (of at most 1,000), a process keeps for reads at most: each. */
 const WEBHOOK_CACHE_ENTRIES = 10_000;
 
 function newDoor() {

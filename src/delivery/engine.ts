@@ -81,7 +81,7 @@ export class DeliveryEngine {
 
   /** A new webhook's state event, in its INSERT statement; wakes the worker once that committed with deliveries. */
   private stateEventOfNewWebhook(webhook: Webhook, actor: AssociateRef): InsertTail<number> | null {
-    const tail = stateEventOfNewWebhook(webhook, webhook.state, actor.associateId, this.config.holdDeliveriesWhileTooManyErrors);
+    const tail = stateEventOfNewWebhook(webhook, actor.associateId, this.config.holdDeliveriesWhileTooManyErrors);
     if (!tail) return null;
     return {
       ...tail,

@@ -105,15 +105,15 @@ export async function emitStateChangeEvent(
 }
 
 /**
- * The state event of a webhook being created (`to`: its first state), as the tail of its INSERT
+ * The state event of a webhook being created (its first state), as the tail of its INSERT
  * statement (db/webhookRepository.ts insertWebhookWith); null if that state emits none. The tail
  * reads the pending deliveries it made.
  */
-export function stateEventOfNewWebhook(webhook: Webhook, to: WebhookState, associateId: number, holdForTooManyErrors: boolean): InsertTail<number> | null {
-  const nameSuffix = stateChangeEventSuffix(to);
+export function stateEventOfNewWebhook(webhook: Webhook, associateId: number, holdForTooManyErrors: boolean): InsertTail<number> | null {
+  const nameSuffix = stateChangeEventSuffix(webhook.state);
   if (nameSuffix === null) return null;
   // WebhookId 0 stands for the id the INSERT gives: newWebhookEventTail sets the first entry's value.
-  const data = stateChangeData(0, webhook.name, null, to, null);
+  const data = stateChangeData(0, webhook.name, null, webhook.state, null);
   return newWebhookEventTail({ eventId: crypto.randomUUID(), nameSuffix, data, associateId, application: webhook.application ?? null }, holdForTooManyErrors);
 }
 

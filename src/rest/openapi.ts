@@ -43,34 +43,35 @@ const ifUnmodifiedSince = {
 
 const APP_TOKEN_PARAMETER = { $ref: '#/components/parameters/SoAppToken' };
 
-/**
- * Express gives every GET answer a weak ETag, and answers a GET whose If-None-Match names the
- * current one with 304 and no body: every GET here may answer it.
- */
-const NOT_MODIFIED = { description: 'Not modified: If-None-Match named the ETag the answer would carry (every GET answer has a weak ETag); no body.' };
-function withConditionalGets<T extends Record<string, object>>(paths: T): T {
+interface OperationObject {
+  parameters?: object[];
+  responses: Record<string, object>;
+}
+
+/** `paths` with each operation replaced by what `change` makes of it (given its path and method). */
+function eachOperation<T extends Record<string, object>>(paths: T, change: (operation: OperationObject, path: string, method: string) => object): T {
   return Object.fromEntries(
     Object.entries(paths).map(([path, item]) => [
       path,
-      Object.fromEntries(
-        Object.entries(item).map(([method, operation]) => {
-          const { responses } = operation as { responses: Record<string, object> };
-          return [method, method === 'get' ? { ...operation, responses: { ...responses, '304': NOT_MODIFIED } } : operation];
-        }),
-      ),
+      Object.fromEntries(Object.entries(item).map(([method, operation]) => [method, change(operation as OperationObject, path, method)])),
     ]),
   ) as T;
 }
 
 /** Every operation but the document itself takes the optional SO-AppToken header (application isolation). */
 function withApplicationToken<T extends Record<string, object>>(paths: T): T {
-  const withToken = (operation: { parameters?: object[] }) => ({ ...operation, parameters: [APP_TOKEN_PARAMETER, ...(operation.parameters ?? [])] });
-  return Object.fromEntries(
-    Object.entries(paths).map(([path, item]) => [
-      path,
-      path === '/openapi.json' ? item : Object.fromEntries(Object.entries(item).map(([method, operation]) => [method, withToken(operation as { parameters?: object[] })])),
-    ]),
-  ) as T;
+  return eachOperation(paths, (operation, path) =>
+    path === '/openapi.json' ? operation : { ...operation, parameters: [APP_TOKEN_PARAMETER, ...(operation.parameters ?? [])] },
+  );
+}
+
+/**
+ * Express gives every GET answer a weak ETag, and answers a GET whose If-None-Match names the
+ * current one with 304 and no body: every GET here may answer it.
+ */
+const NOT_MODIFIED = { description: 'Not modified: If-None-Match named the ETag the answer would carry (every GET answer has a weak ETag); no body.' };
+function withConditionalGets<T extends Record<string, object>>(paths: T): T {
+  return eachOperation(paths, (operation, _path, method) => (method === 'get' ? { ...operation, responses: { ...operation.responses, '304': NOT_MODIFIED } } : operation));
 }
 
 /**

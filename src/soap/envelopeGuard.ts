@@ -9,8 +9,6 @@ import { NS } from './xml';
  * the operation the body asks for.
  */
 
-/** The operations a body may name: the core table's. */
-const OPERATIONS = OPERATION_NAMES;
 export type { OperationName };
 
 // Names that would reach object prototypes once node-soap turns elements into object keys
@@ -83,8 +81,8 @@ export function checkEnvelope(body: Buffer, soapActionHeader: string | undefined
   const operationNode = child && localName(child.name) === 'Body' && !child.selfClosing ? firstElement(xml, child.end) : null;
   if (!operationNode || operationNode.closing) return { ok: false, message: 'The SOAP Body is empty: it must hold one operation element, e.g. <GetWebhook>.' };
   const operation = localName(operationNode.name);
-  if (!(OPERATIONS as readonly string[]).includes(operation)) {
-    return { ok: false, message: `Unknown operation ${operation}: this endpoint offers ${OPERATIONS.join(', ')}.` };
+  if (!(OPERATION_NAMES as readonly string[]).includes(operation)) {
+    return { ok: false, message: `Unknown operation ${operation}: this endpoint offers ${OPERATION_NAMES.join(', ')}.` };
   }
   const prefix = prefixOf(operationNode.name);
   const operationNamespace = [operationNode, child!, root].map((tag) => namespaceDeclared(tag, prefix)).find((ns) => ns !== undefined);

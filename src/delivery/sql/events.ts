@@ -81,8 +81,8 @@ export function newWebhookEventTail(event: NewWebhookEvent, holdForTooManyErrors
        ), ${fanOut('state_event', { name: 'state_event.name::text', hold: `${$(4)}::bool`, everyone: 'false', application: `${$(5)}::text`, notify: 'true' })}`;
     },
     values: [event.eventId, event.nameSuffix, JSON.stringify(event.data), event.associateId, holdForTooManyErrors, event.application],
-    select: fanOutCounts('state_event', 'stateEvent'),
-    read: (row) => row.stateEventDeliveries as number,
+    select: fanOutCounts('state_event'),
+    read: (row) => row.deliveries as number,
   };
 }
 
@@ -117,13 +117,9 @@ function fanOut(event: string, a: FanOutArguments): string {
      )`;
 }
 
-/**
- * Select-list items `${prefix}Deliveries` (pending deliveries made) and `${prefix}Woken`: the wake
- * CTE runs only because this reads it.
- */
-function fanOutCounts(event: string, prefix = ''): string {
-  const as = (name: string) => JSON.stringify(prefix ? `${prefix}${name[0].toUpperCase()}${name.slice(1)}` : name);
-  return `(SELECT count(*) FROM ${event}_deliveries WHERE status = 'pending')::int AS ${as('deliveries')}, (SELECT count(*) FROM ${event}_wake)::int AS ${as('woken')}`;
+/** Select-list items `deliveries` (pending deliveries made) and `woken`: the wake CTE runs only because this reads it. */
+function fanOutCounts(event: string): string {
+  return `(SELECT count(*) FROM ${event}_deliveries WHERE status = 'pending')::int AS deliveries, (SELECT count(*) FROM ${event}_wake)::int AS woken`;
 }
 
 /**
