@@ -8,10 +8,9 @@
  * prints its CPU per request: serve's µs over the bare route's is the request path's own cost, and
  * far steadier on a noisy machine than a ratio of requests per second.
  */
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import os from 'node:os';
 import { createTestDatabase } from '../test/support/testDatabase';
+import { cpuSeconds, postgresCpu, postgresCpuBetween } from './processCpu';
 import { startBare, startServe, stop } from './processes';
 import { runWrk, type WrkRequest } from './wrk';
 
@@ -19,54 +18,6 @@ const TNS = 'http://www.superoffice.net/ws/crm/NetServer/Services88';
 const SOAP_PATH = '/Remote/Services88/Webhook.svc';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CORES = os.cpus().length;
-const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
-
-/** utime+stime in seconds of the given pids (children not counted). */
-function cpuSeconds(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // gone
-    }
-  }
-  return ticks / TICKS;
-}
-
-/**
- * CPU seconds PostgreSQL's processes used between two readings of `postgresCpu()`: only processes
- * present at both count (a backend whose connection closed in between took its CPU with it, and
- * subtracting a sum that still held it gave negative figures).
- */
-function postgresCpu(): Map<number, number> {
-  return new Map(postgresPids().map((pid) => [pid, cpuSeconds([pid])]));
-}
-
-function postgresCpuBetween(before: Map<number, number>, after: Map<number, number>): number {
-  let seconds = 0;
-  for (const [pid, then] of before) {
-    const now = after.get(pid);
-    if (now !== undefined) seconds += now - then;
-  }
-  return seconds;
-}
-
-function postgresPids(): number[] {
-  return fs
-    .readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .map(Number)
-    .filter((pid) => {
-      try {
-        return /^postgres\b/.test(fs.readFileSync(`/proc/${pid}/comm`, 'utf8'));
-      } catch {
-        return false;
-      }
-    });
-}
 
 const envelope = (ticket: string, body: string) =>
   `<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><Credentials xmlns="${TNS}"><Ticket>${ticket}</Ticket></Credentials></s:Header><s:Body>${body}</s:Body></s:Envelope>`;

@@ -20,6 +20,7 @@
  * BENCH_HISTO=1 prints each drain's arrivals per 500 ms (a ramp, a stall).
  */
 import { emitSummary } from './load';
+import { cpuSeconds, postgresCpu, postgresCpuBetween } from './processCpu';
 import { peakRssMb, startServe as startBenchServe, stop } from './processes';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -64,6 +65,8 @@ class Receiver {
   sample: Sample | null = null;
   private target = 0;
   private reached: (() => void) | null = null;
+  /** Called once when the arrivals since the last reset reach a count. */
+  private marks = new Map<number, () => void>();
 
   async start(): Promise<void> {
     this.server.keepAliveTimeout = 60_000;
@@ -75,6 +78,7 @@ class Receiver {
   expect(n: number, what: string): Promise<void> {
     this.arrivals = [];
     this.byPrimaryKey.clear();
+    this.marks.clear();
     this.target = n;
     let seen = -1;
     let since = performance.now();
@@ -95,6 +99,12 @@ class Receiver {
     });
   }
 
+  /** Runs `then` when the `count`th arrival since the last expect() comes in (at once if count is 0). */
+  at(count: number, then: () => void): void {
+    if (count <= this.arrivals.length) then();
+    else this.marks.set(count, then);
+  }
+
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -105,6 +115,7 @@ class Receiver {
       const body = Buffer.concat(chunks).toString('utf8');
       const payload = JSON.parse(body) as { PrimaryKey: number };
       this.arrivals.push(now);
+      this.marks.get(this.arrivals.length)?.();
       if (!this.byPrimaryKey.has(payload.PrimaryKey)) this.byPrimaryKey.set(payload.PrimaryKey, now);
       if (!this.sample && req.headers['x-superoffice-eventid']) {
         const headers: Record<string, string> = {};
@@ -195,6 +206,46 @@ interface Row {
   signalsPerSecond: number | null;
   rssMb: string;
   seconds: number;
+  cpu: CpuPerDelivery | null;
+}
+
+/**
+ * CPU µs per delivery (or baseline POST) over the timed part, by who spent it: the service's
+ * processes (serve, the worker processes, or the baseline's undici client), PostgreSQL's, and
+ * this process (the receiver; in the signalling rows also the SOAP client that signals).
+ */
+interface CpuPerDelivery {
+  service: number;
+  postgres: number;
+  bench: number;
+}
+
+/** Starts counting CPU now; the function it returns ends the count and divides it by `deliveries`. */
+function cpuMeter(servicePids: Array<number | undefined>): (deliveries: number) => CpuPerDelivery {
+  const start = { service: cpuSeconds(servicePids), postgres: postgresCpu(), bench: process.cpuUsage() };
+  return (deliveries) => {
+    const bench = process.cpuUsage(start.bench);
+    const us = (seconds: number) => (seconds * 1e6) / deliveries;
+    return {
+      service: us(cpuSeconds(servicePids) - start.service),
+      postgres: us(postgresCpuBetween(start.postgres, postgresCpu())),
+      bench: (bench.user + bench.system) / deliveries,
+    };
+  };
+}
+
+/**
+ * CPU per delivery between the receiver's `from`th and `to`th arrivals since its last expect(),
+ * read as they come in (at the last one, the sender is still alive to be read); the function it
+ * returns gives it once the `to`th has arrived.
+ */
+function cpuBetweenArrivals(receiver: Receiver, from: number, to: number, servicePids: () => Array<number | undefined>): () => CpuPerDelivery | null {
+  let result: CpuPerDelivery | null = null;
+  receiver.at(from, () => {
+    const meter = cpuMeter(servicePids());
+    receiver.at(to, () => (result = meter(to - from)));
+  });
+  return () => result;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -232,6 +283,7 @@ async function servedWhileSignalling(receiver: Receiver, server: boolean): Promi
       await signalAll(pool, serve, WARM_UP, EVENTS + 1);
       await warm;
       const all = receiver.expect(EVENTS, `serve (${server ? 'server' : 'embedded'})`);
+      const cpu = cpuBetweenArrivals(receiver, 0, EVENTS, () => [serve.child.pid]);
       const { sentAt, seconds } = await signalAll(pool, serve);
       await all;
       const latencies = [...receiver.byPrimaryKey].map(([key, at]) => at - sentAt[key]).sort((a, b) => a - b);
@@ -245,6 +297,7 @@ async function servedWhileSignalling(receiver: Receiver, server: boolean): Promi
         signalsPerSecond: EVENTS / seconds,
         rssMb: peakRssMb(serve.child.pid).toFixed(0),
         seconds: total,
+        cpu: cpu(),
       };
     } finally {
       await pool.close();
@@ -270,6 +323,7 @@ async function drained(receiver: Receiver, server: boolean, workers: number): Pr
       const warmUp = WARM_UP * (server ? workers : 1);
       // The EVENTS after them are timed.
       const all = receiver.expect(warmUp + EVENTS, server ? `${workers} worker process(es)` : 'embedded drain');
+      const cpu = cpuBetweenArrivals(receiver, warmUp, warmUp + EVENTS, () => (server ? children.map((c) => c.pid) : [serve.child.pid]));
       await signalAll(pool, serve, warmUp, EVENTS + 1);
       await signalAll(pool, serve);
       if (server) {
@@ -296,6 +350,7 @@ async function drained(receiver: Receiver, server: boolean, workers: number): Pr
         signalsPerSecond: null,
         rssMb: server ? children.map((c) => peakRssMb(c.pid).toFixed(0)).join(' + ') : peakRssMb(serve.child.pid).toFixed(0),
         seconds,
+        cpu: cpu(),
       };
     } finally {
       await Promise.all(children.map(stop));
@@ -310,11 +365,14 @@ interface Baseline {
   perSecond: number;
   p50Ms: number;
   p99Ms: number;
+  cpu: CpuPerDelivery | null;
 }
 
 async function baseline(receiver: Receiver): Promise<Baseline> {
   const sample = receiver.sample!;
-  const all = receiver.expect(EVENTS + Math.min(WARM_UP_POSTS, EVENTS), 'baseline');
+  const warmUp = Math.min(WARM_UP_POSTS, EVENTS);
+  const all = receiver.expect(EVENTS + warmUp, 'baseline');
+  const cpu = cpuBetweenArrivals(receiver, warmUp, warmUp + EVENTS, () => [child.pid]);
   const child = spawn(process.execPath, [...process.execArgv, __filename, 'baseline'], {
     env: { ...process.env, BENCH_BASELINE: JSON.stringify({ url: receiver.url, sample, total: EVENTS, concurrency: CONCURRENCY }) },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -324,7 +382,7 @@ async function baseline(receiver: Receiver): Promise<Baseline> {
   const code = await new Promise((resolve) => child.once('exit', resolve));
   if (code !== 0) throw new Error(`baseline failed (${code}): ${out}`);
   await all;
-  return JSON.parse(out.trim().split('\n').pop()!);
+  return { ...(JSON.parse(out.trim().split('\n').pop()!) as Omit<Baseline, 'cpu'>), cpu: cpu() };
 }
 
 async function runBaselineChild(): Promise<void> {
@@ -395,6 +453,19 @@ async function main(): Promise<void> {
     for (const r of rows) {
       const latency = r.p50Ms === null ? '-' : `${fmt(r.p50Ms, 1)} / ${fmt(r.p99Ms, 1)}`;
       console.log(`| ${r.name} | ${fmt(r.deliveriesPerSecond)} | ${latency} | ${fmt(r.signalsPerSecond)} | ${fmt(r.limit.perSecond)} (${fmt(r.limit.p50Ms, 2)} / ${fmt(r.limit.p99Ms, 2)}) | ${fmt((100 * r.deliveriesPerSecond) / r.limit.perSecond)}% | ${r.rssMb} |`);
+    }
+    const us = (n: number) => n.toFixed(0);
+    const total = (c: CpuPerDelivery) => c.service + c.postgres + c.bench;
+    console.log(
+      `\nCPU per delivery, µs (utime + stime from /proc over the timed part): the service's processes (serve or the workers; the baseline's undici client), ` +
+        `PostgreSQL's, and the bench process (the receiver; in the signalling rows also the SOAP client). With ${os.cpus().length} CPUs, ${os.cpus().length * 1e6} µs of CPU a second is all there is.\n`,
+    );
+    console.log('| figure | service | PostgreSQL | bench | total | baseline POST: client / bench / total | total ÷ baseline total |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|');
+    for (const r of rows) {
+      if (!r.cpu || !r.limit.cpu) continue;
+      const base = r.limit.cpu;
+      console.log(`| ${r.name} | ${us(r.cpu.service)} | ${us(r.cpu.postgres)} | ${us(r.cpu.bench)} | ${us(total(r.cpu))} | ${us(base.service)} / ${us(base.bench)} / ${us(total(base))} | ${(total(r.cpu) / total(base)).toFixed(1)}× |`);
     }
     emitSummary('delivery', rows.map((r) => ({ figure: r.name, value: r.deliveriesPerSecond, unit: 'deliveries/s', baseline: r.limit.perSecond })));
     if (!server) console.log('\n(Set DATABASE_URL to a PostgreSQL server for the server rows and the 1 vs 2 worker processes; the bench creates and drops its own database.)');
