@@ -35,7 +35,7 @@ import { createTestDatabase, type TestDatabase } from '../test/support/testDatab
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 10_000);
 const WEBHOOKS = 10;
-const CONCURRENCY = 32; // the worker's default WORKER_CONCURRENCY
+const CONCURRENCY = 64; // the worker's default WORKER_CONCURRENCY
 const SIGNAL_CONCURRENCY = 16;
 const TNS = 'http://www.superoffice.net/ws/crm/NetServer/Services88';
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';

@@ -192,7 +192,7 @@ export function loadConfig(env: Env = process.env): Config {
     retryScheduleMs,
     consecutiveErrorLimit: int('CONSECUTIVE_ERROR_LIMIT', 9, 1, 1000),
     runWorker: bool('RUN_WORKER', true),
-    workerConcurrency: int('WORKER_CONCURRENCY', 32, 1, 1000),
+    workerConcurrency: int('WORKER_CONCURRENCY', 64, 1, 1000),
     workerBatchSize: int('WORKER_BATCH_SIZE', 50, 1, 1000),
     pollIntervalMs: int('POLL_INTERVAL_MS', 1000, 10, 60_000),
     leaseMarginMs: int('LEASE_MARGIN_MS', 30_000, 1000, 600_000),

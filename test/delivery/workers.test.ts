@@ -155,7 +155,7 @@ describe('many workers on one database', () => {
 
   it('two in-process workers share a 600-event burst to 4 webhooks: every EventId arrives once, no attempt sent by both, both do work', async () => {
     // Sharing the queue, not the per-webhook cap (perWebhookCap.test.ts): at the default 8, 4 webhooks
-    // allow 32 in flight, exactly one worker's slots, and the other would rarely find one free.
+    // allow 32 in flight, half of one worker's slots, and the other would rarely find one free.
     // A send that times out is retried, and its receiver then sees the EventId twice, rightly: at
     // 1 s (this file's default, for the lease tests) a busy CI machine did that once. Here every
     // arrival must be its only attempt, so sends get time enough.
