@@ -10,12 +10,12 @@
  */
 import os from 'node:os';
 import { createTestDatabase } from '../test/support/testDatabase';
+import { SOAP_PATH } from '../src/soap/endpoint';
 import { cpuSeconds, postgresCpu, postgresCpuBetween } from './processCpu';
 import { startBare, startServe, stop } from './processes';
 import { runWrk, type WrkRequest } from './wrk';
 
 const TNS = 'http://www.superoffice.net/ws/crm/NetServer/Services88';
-const SOAP_PATH = '/Remote/Services88/Webhook.svc';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CORES = os.cpus().length;
 

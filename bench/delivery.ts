@@ -30,7 +30,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
-import { SOAP_PATH } from '../src/soap/soapService';
+import { SOAP_PATH } from '../src/soap/endpoint';
 import { createTestDatabase, type TestDatabase } from '../test/support/testDatabase';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 10_000);

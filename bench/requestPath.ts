@@ -11,12 +11,12 @@
  */
 import { Pool } from 'undici';
 import { createTestDatabase } from '../test/support/testDatabase';
+import { SOAP_PATH } from '../src/soap/endpoint';
 import { emitSummary } from './load';
 import { peakRssMb, startBare, startServe, stop } from './processes';
 import { requireWrk, runWrk, type WrkRequest, type WrkResult } from './wrk';
 
 const TNS = 'http://www.superoffice.net/ws/crm/NetServer/Services88';
-const SOAP_PATH = '/Remote/Services88/Webhook.svc';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = 16;
 const STORED = 1000;

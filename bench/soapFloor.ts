@@ -11,11 +11,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createTestDatabase } from '../test/support/testDatabase';
+import { SOAP_PATH } from '../src/soap/endpoint';
 import { startBare, startServe, stop } from './processes';
 import { requireWrk, runWrk, type WrkRequest, type WrkResult } from './wrk';
 
 const TNS = 'http://www.superoffice.net/ws/crm/NetServer/Services88';
-const SOAP_PATH = '/Remote/Services88/Webhook.svc';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const envelope = (ticket: string, body: string) =>
   `<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><Credentials xmlns="${TNS}"><Ticket>${ticket}</Ticket></Credentials></s:Header><s:Body>${body}</s:Body></s:Envelope>`;

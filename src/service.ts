@@ -14,7 +14,8 @@ import { frontDoor } from './frontDoor';
 import { createLogger, requestTracer, type Logger } from './logger';
 import { Metrics } from './metrics';
 import { mountRestApi } from './rest/routes';
-import { mountSoapService, SOAP_PATH } from './soap/soapService';
+import { SOAP_PATH } from './soap/endpoint';
+import { mountSoapService } from './soap/soapService';
 import { tenantPaths } from './tenantPaths';
 
 export interface RunningService {

@@ -18,9 +18,6 @@ import { operationArguments, text } from './requestMapping';
 import { escapeXml, NS } from './xml';
 import { SOAP_PATH } from './endpoint';
 
-/** Re-exported: tests and benches import the endpoint's path from here. */
-export { SOAP_PATH };
-
 const WSDL_FILE = path.join(__dirname, '..', '..', 'wsdl', 'WebhookAgent.wsdl');
 
 export interface SoapDependencies {

@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config';
 import { createTicket } from '../../src/core/tickets';
 import { createLogger } from '../../src/logger';
 import { startService, type RunningService } from '../../src/service';
-import { SOAP_PATH } from '../../src/soap/soapService';
+import { SOAP_PATH } from '../../src/soap/endpoint';
 import type { TestDatabase } from '../support/testDatabase';
 import { databaseBehindProxy, itBehindProxy, type TcpProxy } from '../support/tcpProxy';
 
