@@ -34,19 +34,15 @@ export function usePolling(load: () => Promise<void>, deps: unknown[], intervalM
 }
 
 /**
- * Loads may overlap (a poll, and a refresh after a button): an answer older than one already
- * shown must not replace it. `begin()` before fetching; the returned check, after, says whether
- * this answer is still the newest to apply.
+ * Loads may overlap (a poll, and a refresh after a button): an answer that a newer load has
+ * overtaken must not be shown, or a row just deleted could come back from a poll sent before.
+ * `begin()` before fetching; the returned check, after, says whether this answer is still the
+ * newest. Calling `begin()` alone drops every answer still on its way.
  */
 export function useNewestOnly(): () => () => boolean {
   const started = useRef(0);
-  const applied = useRef(0);
   return () => {
     const sequence = ++started.current;
-    return () => {
-      if (sequence < applied.current) return false;
-      applied.current = sequence;
-      return true;
-    };
+    return () => sequence === started.current;
   };
 }

@@ -26,26 +26,40 @@ export const StateBadge = ({ state }: { state: string }) =>
   html`<span class=${`badge state-${state}`}><span aria-hidden="true">${STATUS_SYMBOL[state] ?? ''} </span>${STATE_LABEL[state] ?? state}</span>`;
 
 /** The buttons of one webhook: start or stop, test, edit, delete (after a confirm). */
-export function WebhookActions({ webhook, onChanged, onEdit, onNotice }: { webhook: Webhook; onChanged: () => void; onEdit: () => void; onNotice: (n: Notice) => void }) {
+export function WebhookActions({ webhook, onChanged, onDeleted, onEdit, onNotice }: { webhook: Webhook; onChanged: () => void; onDeleted: (title: string) => void; onEdit: () => void; onNotice: (n: Notice) => void }) {
   const [confirming, setConfirming] = useState(false);
   const [busy, setBusy] = useState(false);
   const label = webhookLabel(webhook);
+  const refused = (what: string, error: unknown): Notice => ({ kind: 'error', title: `${what} ${label}: refused`, detail: error instanceof ApiError ? error.message : String(error) });
   const run = async (what: string, action: () => Promise<Notice>) => {
     setBusy(true);
     try {
       onNotice(await action());
     } catch (error) {
-      onNotice({ kind: 'error', title: `${what} ${label}: refused`, detail: error instanceof ApiError ? error.message : String(error) });
+      onNotice(refused(what, error));
     } finally {
       setBusy(false);
       onChanged();
     }
   };
+  // A deleted webhook leaves its list or page at once, in the same render as the notice saying so.
+  const remove = async () => {
+    setBusy(true);
+    try {
+      await deleteWebhook(webhook);
+    } catch (error) {
+      setBusy(false);
+      onNotice(refused('Delete', error));
+      onChanged();
+      return;
+    }
+    onDeleted(`Deleted ${label}`);
+  };
   const active = webhook.State === 'Active';
   if (confirming) {
     return html`<div class="actions confirm" role="group" aria-label=${`Confirm deleting ${label}`}>
       <span>Delete ${label} and stop its pending deliveries?</span>
-      <button type="button" class="danger" disabled=${busy} onClick=${() => run('Delete', async () => (await deleteWebhook(webhook), { kind: 'ok', title: `Deleted ${label}` }))}>Yes, delete</button>
+      <button type="button" class="danger" disabled=${busy} onClick=${remove}>Yes, delete</button>
       <button type="button" onClick=${() => setConfirming(false)}>Keep it</button>
     </div>`;
   }
@@ -84,10 +98,16 @@ export function WebhookList() {
       setWebhooks(found);
       setLoadError(null);
     } catch (error) {
+      if (!newest()) return;
       setLoadError(error instanceof ApiError ? error.message : String(error));
     }
   };
   usePolling(load, [name, event, state]);
+  const deleted = (gone: Webhook, title: string) => {
+    setWebhooks((shown) => shown && shown.filter((w) => w.WebhookId !== gone.WebhookId));
+    setNotice({ kind: 'ok', title });
+    void load();
+  };
 
   return html`<section aria-labelledby="webhooks-title">
     <div class="title-row">
@@ -131,7 +151,7 @@ export function WebhookList() {
                   <td data-label="Events">${w.Events.join(', ')}</td>
                   <td data-label="Calls / errors / in a row" class="num">${w.TotalCalls} / ${w.TotalErrors} / ${w.ConsecutiveErrors}</td>
                   <td data-label="Last error" class=${w.LastError ? 'error-text' : undefined}>${w.LastError || '—'}</td>
-                  <td data-label="Actions"><${WebhookActions} webhook=${w} onChanged=${load} onEdit=${() => setEditing(w)} onNotice=${setNotice} /></td>
+                  <td data-label="Actions"><${WebhookActions} webhook=${w} onChanged=${load} onDeleted=${(title: string) => deleted(w, title)} onEdit=${() => setEditing(w)} onNotice=${setNotice} /></td>
                 </tr>`,
               )}
             </tbody>

@@ -81,6 +81,7 @@ export function WebhookPage({ id, onGone }: { id: number; onGone: (message: stri
       if (open.length) setExpanded((current) => Object.fromEntries(Object.keys(current).map((key) => [key, details[open.indexOf(key)] ?? current[key]])));
       setLoadError(null);
     } catch (error) {
+      if (!newest()) return;
       if (error instanceof ApiError && error.status === 404) onGone(`Webhook ${id} does not exist (any more), or this ticket may not see it.`);
       else setLoadError(error instanceof ApiError ? error.message : String(error));
     }
@@ -147,7 +148,7 @@ export function WebhookPage({ id, onGone }: { id: number; onGone: (message: stri
     </div>
     <${NoticeBox} notice=${notice} onClose=${() => setNotice(null)} />
     ${loadError && html`<p class="notice error" role="alert">✗ ${loadError}</p>`}
-    <${WebhookActions} webhook=${webhook} onEdit=${() => setEditing(true)} onNotice=${(n: Notice) => (n.kind === 'ok' && n.title.startsWith('Deleted') ? onGone(n.title) : setNotice(n))} onChanged=${load} />
+    <${WebhookActions} webhook=${webhook} onEdit=${() => setEditing(true)} onNotice=${setNotice} onChanged=${load} onDeleted=${(title: string) => (begin(), onGone(title))} />
     ${editing &&
     html`<${WebhookForm} webhook=${webhook} onCancel=${() => setEditing(false)} onSaved=${(saved: Webhook) => {
       setEditing(false);
