@@ -372,11 +372,11 @@ async function baseline(receiver: Receiver): Promise<Baseline> {
   const sample = receiver.sample!;
   const warmUp = Math.min(WARM_UP_POSTS, EVENTS);
   const all = receiver.expect(EVENTS + warmUp, 'baseline');
-  const cpu = cpuBetweenArrivals(receiver, warmUp, warmUp + EVENTS, () => [child.pid]);
   const child = spawn(process.execPath, [...process.execArgv, __filename, 'baseline'], {
     env: { ...process.env, BENCH_BASELINE: JSON.stringify({ url: receiver.url, sample, total: EVENTS, concurrency: CONCURRENCY }) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  const cpu = cpuBetweenArrivals(receiver, warmUp, warmUp + EVENTS, () => [child.pid]);
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString('utf8')));
   const code = await new Promise((resolve) => child.once('exit', resolve));
