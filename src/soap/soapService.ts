@@ -13,6 +13,7 @@ import type { Logger } from '../logger';
 import { stringResponseXml, webhookArrayResponseXml, webhookResponseXml, webhookResultResponseXml } from './carrierXml';
 import { sendAnswer } from './answers';
 import { checkEnvelope } from './envelopeGuard';
+import { readEnvelope } from './envelopeReader';
 import { clientFault, faultEnvelope, faultFromError, sendFault } from './faults';
 import { operationArguments, text } from './requestMapping';
 import { escapeXml, NS } from './xml';
@@ -55,8 +56,9 @@ function applicationTokenFrom(headers: unknown): string | null {
 
 /**
  * Mounts the WebhookAgent SOAP endpoint on an express app: our guard in front (size, XML
- * well-formedness, operation), node-soap for dispatch and the envelope, our writers for bodies
- * and faults. Resolves once node-soap has registered its route.
+ * well-formedness, operation), then the envelope reader for the envelopes it can read without the
+ * schema and node-soap for dispatch of the rest, our writers for bodies and faults. Resolves once
+ * node-soap has registered its route.
  */
 export async function mountSoapService(app: Express, deps: SoapDependencies): Promise<void> {
   const { manager } = deps;
@@ -74,27 +76,32 @@ export async function mountSoapService(app: Express, deps: SoapDependencies): Pr
     GetLastError: one(stringResponseXml),
   };
 
+  /** Runs an operation for its caller and writes the answer or the fault. */
+  const answer: Answer = async (name, args, headers, req, res) => {
+    try {
+      const ticket = ticketFrom(headers, req);
+      const applicationToken = applicationTokenFrom(headers);
+      const caller = identifyCallerNow(deps.rateLimiter, ticket, applicationToken) ?? (await identifyCaller(deps.ds, deps.rateLimiter, ticket, applicationToken));
+      const result = await runOperation(name, manager, operationArguments(name, args), caller);
+      sendAnswer(res, name, (responseXml[name] as (result: unknown) => readonly string[])(result));
+    } catch (error) {
+      const fault = faultFromError(error);
+      if (fault.exceptionType === 'DatabaseUnavailableError') outageLog.report(deps.logger, error, 'soap');
+      else if (fault.code === 'soap:Server') deps.logger.error({ err: error, operation: name }, 'SOAP operation failed');
+      sendFault(res, fault);
+    }
+  };
+
   const port: Record<string, unknown> = {};
   for (const name of OPERATION_NAMES) {
     port[name] = async (args: unknown, _callback: unknown, headers: unknown, req: Request, res: Response) => {
-      try {
-        const ticket = ticketFrom(headers, req);
-        const applicationToken = applicationTokenFrom(headers);
-        const caller = identifyCallerNow(deps.rateLimiter, ticket, applicationToken) ?? (await identifyCaller(deps.ds, deps.rateLimiter, ticket, applicationToken));
-        const result = await runOperation(name, manager, operationArguments(name, args), caller);
-        sendAnswer(res, name, (responseXml[name] as (result: unknown) => readonly string[])(result));
-      } catch (error) {
-        const fault = faultFromError(error);
-        if (fault.exceptionType === 'DatabaseUnavailableError') outageLog.report(deps.logger, error, 'soap');
-        else if (fault.code === 'soap:Server') deps.logger.error({ err: error, operation: name }, 'SOAP operation failed');
-        sendFault(res, fault);
-      }
+      await answer(name, args, headers, req, res);
       // The answer or the fault is written; a promise that never settles keeps node-soap from writing again.
       return new Promise(() => undefined);
     };
   }
 
-  app.use(SOAP_PATH, rawBody(deps.bodyLimitBytes), soapGuard(deps.publicUrl, deps.logger), (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+  app.use(SOAP_PATH, rawBody(deps.bodyLimitBytes), soapGuard(deps.publicUrl, deps.logger, answer), (error: unknown, _req: Request, res: Response, next: NextFunction) => {
     const status = (error as { status?: number; type?: string }).status;
     if (status === 413) return sendFault(res, clientFault(`The request body is larger than the limit of ${deps.bodyLimitBytes} bytes (BODY_LIMIT).`, 'RequestTooLarge'));
     if (status && status < 500) return sendFault(res, clientFault('The request body could not be read; send a SOAP 1.1 envelope as text/xml in UTF-8.'));
@@ -107,8 +114,7 @@ export async function mountSoapService(app: Express, deps: SoapDependencies): Pr
       services: { WcfWebhookService: { BasicHttpBinding_Webhook: port } },
       xml: renderWsdl(deps.publicUrl ?? 'http://localhost'),
       suppressStack: true,
-      // node-soap reads xs:int with parseInt ("1 OR 1=1" -> 1); keep the text so requestMapping.int refuses it.
-      customDeserializer: Object.fromEntries(['int', 'integer', 'short', 'long'].map((type) => [type, (text: string) => text])),
+      customDeserializer: NODE_SOAP_DESERIALIZER,
       // One write per response instead of write() + end().
       enableChunkedEncoding: false,
       callback: () => resolve(),
@@ -160,8 +166,20 @@ function rawBody(limit: number) {
   };
 }
 
-/** GET: the WSDL or a pointer to it. POST: an envelope node-soap can safely dispatch. */
-function soapGuard(configuredPublicUrl: string | null, logger: Logger) {
+/**
+ * node-soap reads xs:int with parseInt ("1 OR 1=1" -> 1) and any xs:boolean but "true" as false
+ * ("maybe" -> false); keep the text so requestMapping refuses them with a message, as the envelope
+ * reader's requests are refused (test/soap/envelopeReader.test.ts found the boolean).
+ */
+export const NODE_SOAP_DESERIALIZER = Object.fromEntries(['int', 'integer', 'short', 'long', 'boolean'].map((type) => [type, (text: string) => text]));
+
+type Answer = (name: OperationName, args: unknown, headers: unknown, req: Request, res: Response) => Promise<void>;
+
+/**
+ * GET: the WSDL or a pointer to it. POST: a checked envelope, answered here when envelopeReader
+ * can read it without the schema (nearly every request), else dispatched by node-soap.
+ */
+function soapGuard(configuredPublicUrl: string | null, logger: Logger, answer: Answer) {
   return (req: Request, res: Response, next: NextFunction) => {
     if (req.method === 'GET' || req.method === 'HEAD') {
       const query = req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1).toLowerCase() : '';
@@ -179,6 +197,8 @@ function soapGuard(configuredPublicUrl: string | null, logger: Logger) {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const verdict = checkEnvelope(body, req.headers.soapaction as string | undefined);
     if (!verdict.ok) return sendFault(res, clientFault(verdict.message));
+    const read = readEnvelope(verdict.xml, verdict.operation);
+    if (read) return void answer(verdict.operation, read.args, read.headers, req, res);
     replacePlainTextErrors(res, logger);
     next();
   };

@@ -1,0 +1,92 @@
+import { XMLParser } from 'fast-xml-parser';
+import type { OperationName } from '../core/operations';
+
+/**
+ * The request path's one parse of an envelope the guard (envelopeGuard.ts) has already checked:
+ * fast-xml-parser turns it into the same objects node-soap would hand the operation, and the
+ * operation runs without node-soap parsing it again (node-soap's schema-driven parse and dispatch
+ * were a third of serve's CPU on a GetWebhook; issue 11).
+ *
+ * Only envelopes whose meaning does not depend on the schema are read here: every element in the
+ * Header and the operation holds text or child elements, none is empty or carries attributes
+ * (xsi:nil, xsi:type), no element repeats except an array's items, and the text has no character
+ * references or CDATA. node-soap reads those shapes with the WSDL's types (an empty element is ""
+ * for a string and null for anything else, a nil member can empty its parent), so anything else
+ * returns null and goes to node-soap exactly as before. test/soap/envelopeReader.test.ts holds
+ * both readers to the same arguments.
+ */
+
+export interface ReadEnvelope {
+  /** The operation element's content, as node-soap passes it to the service method. */
+  args: Record<string, unknown>;
+  /** The SOAP Header's elements by local name (Credentials, ApplicationToken), as node-soap passes them. */
+  headers: Record<string, unknown> | null;
+}
+
+/** Where the parser puts an element's attributes: any at all sends the envelope to node-soap. */
+const ATTRIBUTES = '@attributes';
+/** Where it puts text beside child elements (the guard refuses any but whitespace, which is trimmed away). */
+const MIXED_TEXT = '#text';
+
+const parser = new XMLParser({
+  ignoreAttributes: false,
+  attributesGroupName: ATTRIBUTES,
+  attributeNamePrefix: '',
+  removeNSPrefix: true,
+  parseTagValue: false,
+  parseAttributeValue: false,
+  // node-soap trims text too.
+  trimValues: true,
+  processEntities: true,
+  htmlEntities: false,
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+});
+
+/** Elements that repeat as an array's items (ArrayOfstring, StringDictionary, StringObjectDictionary, ArrayOfMDOListItem). */
+const ITEM_NAMES = new Set(['string', 'StringKeyValuePair', 'StringObjectKeyValuePair', 'MDOListItem']);
+
+/** The envelope's operation arguments and headers, or null: let node-soap read it. */
+export function readEnvelope(xml: string, operation: OperationName): ReadEnvelope | null {
+  if (xml.includes('&#') || xml.includes('<![CDATA[') || xml.indexOf('<?', xml.indexOf('<?') + 2) >= 0) return null;
+  let document: unknown;
+  try {
+    document = parser.parse(xml);
+  } catch {
+    return null;
+  }
+  const envelope = child(document, 'Envelope');
+  const body = child(envelope, 'Body');
+  if (!isRecord(body)) return null;
+  const args = body[operation];
+  if (!isRecord(args) || Object.keys(body).length !== 1 || !plain(args)) return null;
+  const header = child(envelope, 'Header');
+  if (header === undefined) return { args, headers: null };
+  if (!isRecord(header) || !plain(header)) return null;
+  return { args, headers: header };
+}
+
+function child(value: unknown, name: string): unknown {
+  return isRecord(value) ? value[name] : undefined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Text or child elements only, all the way down: no attributes, no empty element, no repeats but array items. */
+function plain(element: Record<string, unknown>): boolean {
+  for (const [name, value] of Object.entries(element)) {
+    if (name === ATTRIBUTES || name === MIXED_TEXT) return false;
+    if (Array.isArray(value)) {
+      if (!ITEM_NAMES.has(name)) return false;
+      for (const item of value) if (!plainValue(item)) return false;
+    } else if (!plainValue(value)) return false;
+  }
+  return true;
+}
+
+function plainValue(value: unknown): boolean {
+  if (typeof value === 'string') return value !== '';
+  return isRecord(value) && plain(value);
+}
