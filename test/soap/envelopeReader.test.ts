@@ -41,6 +41,7 @@ const TAKEN: Array<[string, OperationName, string]> = [
   ['no header', 'DeleteWebhook', envelope(`<DeleteWebhook xmlns="${TNS}"><WebhookId>3</WebhookId></DeleteWebhook>`, null)],
   ['an unknown element beside', 'GetLastError', envelope(`<GetLastError xmlns="${TNS}"><WebhookId>3</WebhookId><Extra>x</Extra></GetLastError>`)],
   ['a full carrier', 'SaveWebhook', save(FULL_CARRIER)],
+  ['escaped markup, decoded once', 'SaveWebhook', save(`<Name>a &amp;lt; b &quot;q&apos; &gt; &amp;amp;</Name>`)],
   ['a carrier with one of each item', 'TestWebhook', save(`<Name>n</Name><Events><string>a</string></Events><Headers><StringKeyValuePair><Key>k</Key><Value>v</Value></StringKeyValuePair><StringKeyValuePair><Key>k2</Key><Value>v2</Value></StringKeyValuePair></Headers><Properties><StringObjectKeyValuePair><Key>only</Key><Value>1</Value></StringObjectKeyValuePair></Properties>`, 'TestWebhook')],
   ['GetAllWebhooks filters', 'GetAllWebhooks', envelope(`<GetAllWebhooks xmlns="${TNS}"><NameFilter>ord</NameFilter><EventFilter>sale.changed</EventFilter><StatusFilter>Stopped</StatusFilter></GetAllWebhooks>`)],
   ['SignalEvent with data', 'SignalEvent', envelope(`<SignalEvent xmlns="${TNS}"><EventName>contact.created</EventName><PrimaryKey>17</PrimaryKey><Data><StringObjectKeyValuePair><Key>a</Key><Value>1</Value></StringObjectKeyValuePair></Data></SignalEvent>`)],
@@ -132,6 +133,11 @@ describe('the envelope reader gives operations what node-soap gives them', () =>
 
   it.each(LEFT)('leaves %s to node-soap', (_name, operation, xml) => {
     expect(readEnvelope(guarded(xml, operation), operation)).toBeNull();
+  });
+
+  it('decodes escaped markup once', () => {
+    const read = readEnvelope(guarded(save(`<Name>a &amp;lt; b &amp;amp;</Name>`), 'SaveWebhook'), 'SaveWebhook')!;
+    expect((read.args.Webhook as Record<string, unknown>).Name).toBe('a &lt; b &amp;');
   });
 
   it('reads every argument of the full carrier, so the comparison above compares something', () => {
