@@ -9,8 +9,8 @@ import type { OperationName } from '../core/operations';
  *
  * Only envelopes whose meaning does not depend on the schema are read here: every element in the
  * Header and the operation holds text or child elements, none is empty or carries attributes
- * (xsi:nil, xsi:type), no element repeats except an array's items, and the text has no character
- * references or CDATA. node-soap reads those shapes with the WSDL's types (an empty element is ""
+ * (xsi:nil, xsi:type) but a dictionary item's Value, no element repeats except an array's items,
+ * and the text has no character references or CDATA. node-soap reads those shapes with the WSDL's types (an empty element is ""
  * for a string and null for anything else, a nil member can empty its parent), so anything else
  * returns null and goes to node-soap exactly as before. test/soap/envelopeReader.test.ts holds
  * both readers to the same arguments.
@@ -74,19 +74,45 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Text or child elements only, all the way down: no attributes, no empty element, no repeats but array items. */
-function plain(element: Record<string, unknown>): boolean {
+/**
+ * Text or child elements only, all the way down: no attributes, no empty element, no repeats but
+ * array items. One exception, the commonest attributes of all: a dictionary item's Value typed
+ * with xsi:type (a typed Property or Data value, as .NET and zeep write them) or nil. Those are
+ * rewritten as node-soap gives them: typed as { $value, attributes }, nil left out.
+ */
+function plain(element: Record<string, unknown>, itemName = ''): boolean {
   for (const [name, value] of Object.entries(element)) {
     if (name === ATTRIBUTES || name === MIXED_TEXT) return false;
     if (Array.isArray(value)) {
       if (!ITEM_NAMES.has(name)) return false;
-      for (const item of value) if (!plainValue(item)) return false;
-    } else if (!plainValue(value)) return false;
+      for (const item of value) if (!plainValue(item, name)) return false;
+    } else if (name === 'Value' && DICTIONARY_ITEMS.has(itemName) && isRecord(value) && ATTRIBUTES in value) {
+      if (!readTypedValue(element, value)) return false;
+    } else if (!plainValue(value, name)) return false;
   }
   return true;
 }
 
-function plainValue(value: unknown): boolean {
+function plainValue(value: unknown, name: string): boolean {
   if (typeof value === 'string') return value !== '';
-  return isRecord(value) && plain(value);
+  return isRecord(value) && plain(value, name);
+}
+
+const DICTIONARY_ITEMS = new Set(['StringKeyValuePair', 'StringObjectKeyValuePair']);
+
+/** A Value with only xsi:type or xsi:nil="true" (and text): rewritten in place; false for anything else. */
+function readTypedValue(item: Record<string, unknown>, value: Record<string, unknown>): boolean {
+  const attributes = value[ATTRIBUTES];
+  if (!isRecord(attributes)) return false;
+  const names = Object.keys(attributes);
+  const text = value[MIXED_TEXT];
+  const others = Object.keys(value).filter((key) => key !== ATTRIBUTES && key !== MIXED_TEXT);
+  if (names.length !== 1 || others.length > 0 || (text !== undefined && typeof text !== 'string')) return false;
+  if (names[0] === 'nil' && attributes.nil === 'true' && text === undefined) {
+    delete item.Value;
+    return true;
+  }
+  if (names[0] !== 'type' || typeof attributes.type !== 'string') return false;
+  item.Value = text === undefined ? { attributes: { type: attributes.type } } : { $value: text, attributes: { type: attributes.type } };
+  return true;
 }

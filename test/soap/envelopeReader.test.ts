@@ -21,6 +21,9 @@ const ARRAYS = 'http://schemas.microsoft.com/2003/10/Serialization/Arrays';
 const CREDENTIALS = `<Credentials xmlns="${TNS}"><Ticket>7T:abc</Ticket></Credentials>`;
 const envelope = (body: string, header: string | null = CREDENTIALS) =>
   `<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:i="http://www.w3.org/2001/XMLSchema-instance">${header === null ? '' : `<s:Header>${header}</s:Header>`}<s:Body>${body}</s:Body></s:Envelope>`;
+/** A SignalEvent whose Data holds `pairs` (the inside of its StringObjectKeyValuePair elements), with XML Schema's prefix b declared. */
+const signal = (pairs: string) =>
+  envelope(`<SignalEvent xmlns="${TNS}"><EventName>e</EventName><PrimaryKey>1</PrimaryKey><Data xmlns:b="http://www.w3.org/2001/XMLSchema"><StringObjectKeyValuePair>${pairs}</StringObjectKeyValuePair></Data></SignalEvent>`);
 const save = (carrier: string, operation = 'SaveWebhook') => envelope(`<${operation} xmlns="${TNS}"><Webhook>${carrier}</Webhook></${operation}>`);
 
 const FULL_CARRIER =
@@ -45,6 +48,13 @@ const TAKEN: Array<[string, OperationName, string]> = [
   ['a carrier with one of each item', 'TestWebhook', save(`<Name>n</Name><Events><string>a</string></Events><Headers><StringKeyValuePair><Key>k</Key><Value>v</Value></StringKeyValuePair><StringKeyValuePair><Key>k2</Key><Value>v2</Value></StringKeyValuePair></Headers><Properties><StringObjectKeyValuePair><Key>only</Key><Value>1</Value></StringObjectKeyValuePair></Properties>`, 'TestWebhook')],
   ['GetAllWebhooks filters', 'GetAllWebhooks', envelope(`<GetAllWebhooks xmlns="${TNS}"><NameFilter>ord</NameFilter><EventFilter>sale.changed</EventFilter><StatusFilter>Stopped</StatusFilter></GetAllWebhooks>`)],
   ['SignalEvent with data', 'SignalEvent', envelope(`<SignalEvent xmlns="${TNS}"><EventName>contact.created</EventName><PrimaryKey>17</PrimaryKey><Data><StringObjectKeyValuePair><Key>a</Key><Value>1</Value></StringObjectKeyValuePair></Data></SignalEvent>`)],
+  // Typed and nil dictionary values, as .NET's XmlSerializer and zeep write object values.
+  ['typed values', 'SignalEvent', signal(`<Key>n</Key><Value i:type="b:int">5</Value></StringObjectKeyValuePair><StringObjectKeyValuePair><Key>b</Key><Value i:type="b:boolean"> true </Value></StringObjectKeyValuePair><StringObjectKeyValuePair><Key>s</Key><Value i:type="b:string"></Value></StringObjectKeyValuePair><StringObjectKeyValuePair><Key>d</Key><Value i:type="b:dateTime">2024-01-31T12:00:00</Value>`)],
+  ['a nil value', 'SignalEvent', signal(`<Key>gone</Key><Value i:nil="true"/></StringObjectKeyValuePair><StringObjectKeyValuePair><Key>kept</Key><Value>1</Value>`)],
+  ['typed Properties', 'SaveWebhook', save(`<WebhookId>0</WebhookId><Name>p</Name><Properties xmlns:b="http://www.w3.org/2001/XMLSchema"><StringObjectKeyValuePair><Key>i</Key><Value i:type="b:int">7</Value></StringObjectKeyValuePair><StringObjectKeyValuePair><Key>x</Key><Value i:nil="true"></Value></StringObjectKeyValuePair></Properties>`)],
+  ['a nil header value', 'SaveWebhook', save(`<Name>h</Name><Headers><StringKeyValuePair><Key>X-A</Key><Value i:nil="true"/></StringKeyValuePair></Headers>`)],
+  ['a type that is not allowed', 'SignalEvent', signal(`<Key>k</Key><Value i:type="b:base64Binary">AA==</Value>`)],
+  ['a typed value that is not its type', 'SignalEvent', signal(`<Key>k</Key><Value i:type="b:int">five</Value>`)],
   // Refused alike: the same message for the caller.
   ['an int that is not', 'GetWebhook', envelope(`<GetWebhook xmlns="${TNS}"><WebhookId>1 OR 1=1</WebhookId></GetWebhook>`)],
   ['elements where text belongs', 'SaveWebhook', save(`<Name><x>1</x></Name>`)],
@@ -59,7 +69,10 @@ const LEFT: Array<[string, OperationName, string]> = [
   ['a nil member', 'SaveWebhook', save(`<WebhookId>0</WebhookId><Name i:nil="true"/><TargetUrl>https://example.com</TargetUrl>`)],
   ['an empty member', 'SaveWebhook', save(`<Name/><Headers/>`)],
   ['an empty operation', 'CreateDefaultWebhook', envelope(`<CreateDefaultWebhook xmlns="${TNS}"/>`)],
-  ['a typed value', 'SignalEvent', envelope(`<SignalEvent xmlns="${TNS}"><EventName>e</EventName><PrimaryKey>1</PrimaryKey><Data><StringObjectKeyValuePair><Key>k</Key><Value xmlns:b="http://www.w3.org/2001/XMLSchema" i:type="b:int">5</Value></StringObjectKeyValuePair></Data></SignalEvent>`)],
+  ['a Value with two attributes', 'SignalEvent', signal(`<Key>k</Key><Value i:type="b:int" i:nil="true">5</Value>`)],
+  ['a Value nil="false"', 'SignalEvent', signal(`<Key>k</Key><Value i:nil="false">5</Value>`)],
+  ['a typed Value holding elements', 'SignalEvent', signal(`<Key>k</Key><Value i:type="b:string"><x>1</x></Value>`)],
+  ['a typed element that is not a dictionary Value', 'SaveWebhook', save(`<Name i:type="b:string">n</Name>`)],
   ['a character reference', 'SaveWebhook', save(`<Name>&#65;da</Name>`)],
   ['CDATA', 'SaveWebhook', save(`<Name><![CDATA[<b>]]></Name>`)],
   ['a repeated member', 'SaveWebhook', save(`<Name>a</Name><Name>b</Name>`)],
@@ -133,6 +146,22 @@ describe('the envelope reader gives operations what node-soap gives them', () =>
 
   it.each(LEFT)('leaves %s to node-soap', (_name, operation, xml) => {
     expect(readEnvelope(guarded(xml, operation), operation)).toBeNull();
+  });
+
+  it('reads typed and nil values as typed entries, so their comparison above compares something', () => {
+    const typed = TAKEN.find(([name]) => name === 'typed values')!;
+    const read = readEnvelope(guarded(typed[2], 'SignalEvent'), 'SignalEvent')!;
+    expect((argumentsOf('SignalEvent', read.args) as { arguments: Record<string, unknown> }).arguments.Data).toEqual([
+      { key: 'n', type: 'int', value: 5 },
+      { key: 'b', type: 'boolean', value: true },
+      { key: 's', type: 'string', value: '' },
+      { key: 'd', type: 'dateTime', value: '2024-01-31T12:00:00.000Z' },
+    ]);
+    const nil = readEnvelope(guarded(TAKEN.find(([name]) => name === 'a nil value')![2], 'SignalEvent'), 'SignalEvent')!;
+    expect((argumentsOf('SignalEvent', nil.args) as { arguments: Record<string, unknown> }).arguments.Data).toEqual([
+      { key: 'gone', type: null, value: null },
+      { key: 'kept', type: 'string', value: '1' },
+    ]);
   });
 
   it('decodes escaped markup once', () => {
