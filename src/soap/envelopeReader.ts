@@ -10,10 +10,10 @@ import type { OperationName } from '../core/operations';
  * Only envelopes whose meaning does not depend on the schema are read here: every element in the
  * Header and the operation holds text or child elements, none is empty or carries attributes
  * (xsi:nil, xsi:type) but a dictionary item's Value, no element repeats except an array's items,
- * and the text has no character references or CDATA. node-soap reads those shapes with the WSDL's types (an empty element is ""
- * for a string and null for anything else, a nil member can empty its parent), so anything else
- * returns null and goes to node-soap exactly as before. test/soap/envelopeReader.test.ts holds
- * both readers to the same arguments.
+ * and the text has no character references or CDATA. node-soap reads the other shapes with the
+ * WSDL's types (an empty element is "" for a string and null for anything else, a nil member can
+ * empty its parent), so for them this returns null and node-soap reads them exactly as before.
+ * test/soap/envelopeReader.test.ts holds both readers to the same arguments.
  */
 
 export interface ReadEnvelope {

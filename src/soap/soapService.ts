@@ -177,7 +177,7 @@ type Answer = (name: OperationName, args: unknown, headers: unknown, req: Reques
 
 /**
  * GET: the WSDL or a pointer to it. POST: a checked envelope, answered here when envelopeReader
- * can read it without the schema (nearly every request), else dispatched by node-soap.
+ * can read it without the schema (most requests), else dispatched by node-soap.
  */
 function soapGuard(configuredPublicUrl: string | null, logger: Logger, answer: Answer) {
   return (req: Request, res: Response, next: NextFunction) => {
