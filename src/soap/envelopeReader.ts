@@ -43,8 +43,10 @@ const parser = new XMLParser({
   ignorePiTags: true,
 });
 
-/** Elements that repeat as an array's items (ArrayOfstring, StringDictionary, StringObjectDictionary, ArrayOfMDOListItem). */
-const ITEM_NAMES = new Set(['string', 'StringKeyValuePair', 'StringObjectKeyValuePair', 'MDOListItem']);
+/** A dictionary's items: their Value may be typed or nil (readTypedValue). */
+const DICTIONARY_ITEMS = new Set(['StringKeyValuePair', 'StringObjectKeyValuePair']);
+/** Elements that repeat as an array's items (ArrayOfstring, the two dictionaries, ArrayOfMDOListItem). */
+const ITEM_NAMES = new Set(['string', ...DICTIONARY_ITEMS, 'MDOListItem']);
 
 /** The envelope's operation arguments and headers, or null: let node-soap read it. */
 export function readEnvelope(xml: string, operation: OperationName): ReadEnvelope | null {
@@ -59,10 +61,10 @@ export function readEnvelope(xml: string, operation: OperationName): ReadEnvelop
   const body = child(envelope, 'Body');
   if (!isRecord(body)) return null;
   const args = body[operation];
-  if (!isRecord(args) || Object.keys(body).length !== 1 || !plain(args)) return null;
+  if (!isRecord(args) || Object.keys(body).length !== 1 || !readable(args)) return null;
   const header = child(envelope, 'Header');
   if (header === undefined) return { args, headers: null };
-  if (!isRecord(header) || !plain(header)) return null;
+  if (!isRecord(header) || !readable(header)) return null;
   return { args, headers: header };
 }
 
@@ -75,30 +77,29 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Text or child elements only, all the way down: no attributes, no empty element, no repeats but
- * array items. One exception, the commonest attributes of all: a dictionary item's Value typed
- * with xsi:type (a typed Property or Data value, as .NET and zeep write them) or nil. Those are
- * rewritten as node-soap gives them: typed as { $value, attributes }, nil left out.
+ * Whether `element` can be read without the schema: text or child elements only, all the way
+ * down, no attributes, no empty element, no repeats but array items. One exception, the commonest
+ * attributes of all: a dictionary item's Value typed with xsi:type (a typed Property or Data
+ * value, as .NET and zeep write them) or nil. Those are rewritten in place as node-soap gives
+ * them: typed as { $value, attributes }, nil left out.
  */
-function plain(element: Record<string, unknown>, itemName = ''): boolean {
+function readable(element: Record<string, unknown>, itemName = ''): boolean {
   for (const [name, value] of Object.entries(element)) {
     if (name === ATTRIBUTES || name === MIXED_TEXT) return false;
     if (Array.isArray(value)) {
       if (!ITEM_NAMES.has(name)) return false;
-      for (const item of value) if (!plainValue(item, name)) return false;
+      for (const item of value) if (!readableValue(item, name)) return false;
     } else if (name === 'Value' && DICTIONARY_ITEMS.has(itemName) && isRecord(value) && ATTRIBUTES in value) {
       if (!readTypedValue(element, value)) return false;
-    } else if (!plainValue(value, name)) return false;
+    } else if (!readableValue(value, name)) return false;
   }
   return true;
 }
 
-function plainValue(value: unknown, name: string): boolean {
+function readableValue(value: unknown, name: string): boolean {
   if (typeof value === 'string') return value !== '';
-  return isRecord(value) && plain(value, name);
+  return isRecord(value) && readable(value, name);
 }
-
-const DICTIONARY_ITEMS = new Set(['StringKeyValuePair', 'StringObjectKeyValuePair']);
 
 /** A Value with only xsi:type or xsi:nil="true" (and text): rewritten in place; false for anything else. */
 function readTypedValue(item: Record<string, unknown>, value: Record<string, unknown>): boolean {

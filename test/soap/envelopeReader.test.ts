@@ -148,17 +148,21 @@ describe('the envelope reader gives operations what node-soap gives them', () =>
     expect(readEnvelope(guarded(xml, operation), operation)).toBeNull();
   });
 
+  /** What the reader gives the operation for the TAKEN envelope named `name`. */
+  function readArguments(name: string): Record<string, unknown> {
+    const [, operation, xml] = TAKEN.find(([taken]) => taken === name)!;
+    const read = readEnvelope(guarded(xml, operation), operation)!;
+    return (argumentsOf(operation, read.args) as { arguments: Record<string, unknown> }).arguments;
+  }
+
   it('reads typed and nil values as typed entries, so their comparison above compares something', () => {
-    const typed = TAKEN.find(([name]) => name === 'typed values')!;
-    const read = readEnvelope(guarded(typed[2], 'SignalEvent'), 'SignalEvent')!;
-    expect((argumentsOf('SignalEvent', read.args) as { arguments: Record<string, unknown> }).arguments.Data).toEqual([
+    expect(readArguments('typed values').Data).toEqual([
       { key: 'n', type: 'int', value: 5 },
       { key: 'b', type: 'boolean', value: true },
       { key: 's', type: 'string', value: '' },
       { key: 'd', type: 'dateTime', value: '2024-01-31T12:00:00.000Z' },
     ]);
-    const nil = readEnvelope(guarded(TAKEN.find(([name]) => name === 'a nil value')![2], 'SignalEvent'), 'SignalEvent')!;
-    expect((argumentsOf('SignalEvent', nil.args) as { arguments: Record<string, unknown> }).arguments.Data).toEqual([
+    expect(readArguments('a nil value').Data).toEqual([
       { key: 'gone', type: null, value: null },
       { key: 'kept', type: 'string', value: '1' },
     ]);
@@ -170,8 +174,7 @@ describe('the envelope reader gives operations what node-soap gives them', () =>
   });
 
   it('reads every argument of the full carrier, so the comparison above compares something', () => {
-    const read = readEnvelope(guarded(save(FULL_CARRIER), 'SaveWebhook'), 'SaveWebhook')!;
-    const mapped = (argumentsOf('SaveWebhook', read.args) as { arguments: { Webhook: Record<string, unknown> } }).arguments.Webhook;
+    const mapped = readArguments('a full carrier').Webhook as Record<string, unknown>;
     expect(mapped).toMatchObject({
       webhookId: 12,
       name: 'Orders & <more>',
