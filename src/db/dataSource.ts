@@ -25,6 +25,7 @@ import { HotAttemptSettlement1765700000000 } from './migrations/1765700000000-Ho
 import { ClaimIndexes1765800000000 } from './migrations/1765800000000-ClaimIndexes';
 import { WebhookChangedNotify1765900000000 } from './migrations/1765900000000-WebhookChangedNotify';
 import { WebhookChangedById1766000000000 } from './migrations/1766000000000-WebhookChangedById';
+import { LiveClaimCap1766100000000 } from './migrations/1766100000000-LiveClaimCap';
 import { SecretBox, useSecretBox } from './secretBox';
 
 export const ENTITIES = [WebhookRow, TicketRow, EventRow, DeliveryRow, DeliveryAttemptRow];
@@ -46,6 +47,7 @@ export const MIGRATIONS = [
   ClaimIndexes1765800000000,
   WebhookChangedNotify1765900000000,
   WebhookChangedById1766000000000,
+  LiveClaimCap1766100000000,
 ];
 
 export interface Database {

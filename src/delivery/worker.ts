@@ -51,7 +51,7 @@ export interface WorkerOptions {
   allowPrivateTargets: boolean;
   /** Non-public ranges targets may use anyway (ALLOWED_TARGET_CIDRS). */
   allowedTargetCidrs?: string[];
-  /** Most claimed-and-unfinished deliveries per webhook across all workers (WEBHOOK_MAX_IN_FLIGHT); omitted: no cap. */
+  /** Most requests in flight per webhook across all workers (WEBHOOK_MAX_IN_FLIGHT); omitted: no cap. */
   maxInFlightPerWebhook?: number;
   contextIdentifier: string;
   policy: DeliveryPolicy;
@@ -94,6 +94,12 @@ export class DeliveryWorker {
   private unrecorded = 0;
   /** Claims dispatched and not yet recorded, by delivery id. */
   private readonly held = new Set<string>();
+  /**
+   * Held claims whose send is over (answered, failed or timed out) and whose result is not
+   * recorded yet: they hold no request open, so a claim leaves them out of the per-webhook cap
+   * (LiveClaimCap1766100000000) rather than waiting for their record.
+   */
+  private readonly answered = new Set<string>();
   /**
    * Set when a claim failed on the way back (the database may have committed it without this
    * worker seeing the rows) or the server restarted: the next claim first releases every claim
@@ -292,7 +298,7 @@ export class DeliveryWorker {
           await releaseClaims(this.ds, this.workerId, [...this.held], this.releaseUnheld);
           this.releaseUnheld = null;
         }
-        claimed = await claimDueDeliveries(this.ds, this.workerId, limit, this.options.leaseMs, this.options.maxInFlightPerWebhook);
+        claimed = await claimDueDeliveries(this.ds, this.workerId, limit, this.options.leaseMs, this.options.maxInFlightPerWebhook, [...this.answered]);
       } catch (error) {
         if (!this.running) break;
         // A restart's wording wins: it is the weaker claim (sent or not, unknown).
@@ -346,9 +352,14 @@ export class DeliveryWorker {
       .then((done) => {
         this.inFlight -= 1;
         if (this.abandoned) return; // released at shutdown: another worker sends it
+        this.answered.add(claim.deliveryId);
         this.buffer.push(done);
         this.scheduleFlush();
         this.roomFreed.notify();
+        // Its webhook may have due deliveries the cap held back: claim them now, not after the
+        // record. (Only after a claim filled the webhook was tried: drains ran slower, at about
+        // the old pace; this costs a tenth more claims at 500 signals/s, CLAIM_INTERVAL_MS apart.)
+        this.due.notify();
       });
   }
 
@@ -418,7 +429,10 @@ export class DeliveryWorker {
       .then(
         () => {
           this.unrecorded -= batch.length;
-          for (const f of batch) this.held.delete(f.claim.deliveryId);
+          for (const f of batch) {
+            this.held.delete(f.claim.deliveryId);
+            this.answered.delete(f.claim.deliveryId);
+          }
           // Retries were scheduled and claims released: look again for due work.
           this.due.notify();
         },

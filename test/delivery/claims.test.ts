@@ -1,7 +1,7 @@
 /**
  * Claims that scale (issue 11): claim_deliveries takes a per-webhook advisory lock, not one
- * global lock, so claimers partition the webhooks between them, and the per-webhook cap stays
- * exact however the claims interleave.
+ * global lock, so claimers partition the webhooks between them, and the per-webhook cap (requests
+ * open: live claims less those whose receiver answered) stays exact however the claims interleave.
  */
 import fc from 'fast-check';
 import type { DataSource } from 'typeorm';
@@ -84,6 +84,34 @@ describe('claims without a global lock', () => {
     expect((await liveByWebhook()).get(hookIds[0])).toBe(4);
   });
 
+  it("the cap counts requests open: a worker's answered, unrecorded claims leave it, another worker's do not, and an ordered webhook waits for the record", async () => {
+    await queue(1, 6);
+    const first = await claimDueDeliveries(ds, 'worker-a', 100, 60_000, 2);
+    expect(first).toHaveLength(2);
+    expect(await claimDueDeliveries(ds, 'worker-a', 100, 60_000, 2)).toHaveLength(0);
+    // One of worker-a's receivers answered; its result is not recorded yet: one request is open.
+    const answered = [first[0].deliveryId];
+    const next = await claimDueDeliveries(ds, 'worker-a', 100, 60_000, 2, answered);
+    expect(next).toHaveLength(1);
+    expect(next[0].deliveryId).not.toBe(first[0].deliveryId);
+    // Another worker cannot leave out worker-a's claims: for it, three are live.
+    expect(await claimDueDeliveries(ds, 'worker-b', 100, 60_000, 2, answered)).toHaveLength(0);
+    expect((await liveByWebhook()).get(hookIds[0])).toBe(3);
+
+    await ds.query(`UPDATE webhook SET ordered = true WHERE webhook_id = $1`, [hookIds[0]]);
+    try {
+      await queue(1, 3);
+      const [head, ...more] = await claimDueDeliveries(ds, 'worker-a', 100, 60_000, 8);
+      expect(more).toEqual([]);
+      // Answered, not recorded: whether it succeeded decides what goes next, so nothing does.
+      expect(await claimDueDeliveries(ds, 'worker-a', 100, 60_000, 8, [head.deliveryId])).toEqual([]);
+      await settleDeliveries(ds, 'worker-a', [{ deliveryId: head.deliveryId, step: 'succeeded', delayMs: 0 }]);
+      expect(await claimDueDeliveries(ds, 'worker-a', 100, 60_000, 8)).toHaveLength(1);
+    } finally {
+      await ds.query(`UPDATE webhook SET ordered = false WHERE webhook_id = $1`, [hookIds[0]]);
+    }
+  });
+
   it('N concurrent claimers never exceed the per-webhook cap, never claim a delivery twice, through claims and settlements interleaved (property)', async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -91,11 +119,17 @@ describe('claims without a global lock', () => {
           cap: fc.integer({ min: 1, max: 5 }),
           hooks: fc.integer({ min: 1, max: 3 }),
           perHook: fc.integer({ min: 1, max: 12 }),
-          claimers: fc.array(fc.record({ limit: fc.integer({ min: 1, max: 10 }), settle: fc.integer({ min: 0, max: 3 }) }), { minLength: 2, maxLength: 6 }),
+          claimers: fc.array(
+            fc.record({ limit: fc.integer({ min: 1, max: 10 }), settle: fc.integer({ min: 0, max: 3 }), answer: fc.integer({ min: 0, max: 3 }) }),
+            { minLength: 2, maxLength: 6 },
+          ),
         }),
         async ({ cap, hooks, perHook, claimers }) => {
           await queue(hooks, perHook);
           const holdings = claimers.map(() => new Set<string>());
+          // Claims whose receiver answered, not recorded yet: their claimer leaves them out of the cap.
+          const answered = claimers.map(() => new Set<string>());
+          const webhookOf = new Map<string, number>();
           for (let round = 0; round < 3; round++) {
             await Promise.all(
               claimers.map(async (claimer, i) => {
@@ -103,17 +137,25 @@ describe('claims without a global lock', () => {
                 if (round > 0 && claimer.settle > 0) {
                   const done = [...holdings[i]].slice(0, claimer.settle);
                   await settleDeliveries(ds, worker, done.map((deliveryId) => ({ deliveryId, step: 'succeeded' as const, delayMs: 0 })));
-                  for (const id of done) holdings[i].delete(id);
+                  for (const id of done) {
+                    holdings[i].delete(id);
+                    answered[i].delete(id);
+                  }
                 }
-                for (const c of await claimDueDeliveries(ds, worker, claimer.limit, 60_000, cap)) {
+                for (const id of [...holdings[i]].filter((id) => !answered[i].has(id)).slice(0, claimer.answer)) answered[i].add(id);
+                for (const c of await claimDueDeliveries(ds, worker, claimer.limit, 60_000, cap, [...answered[i]])) {
                   // Never a delivery another claimer holds.
                   expect(holdings.some((h) => h.has(c.deliveryId))).toBe(false);
                   holdings[i].add(c.deliveryId);
+                  webhookOf.set(c.deliveryId, c.webhookId);
                 }
               }),
             );
             const live = await liveByWebhook();
-            for (const n of live.values()) expect(n).toBeLessThanOrEqual(cap);
+            // Requests open per webhook: its live claims less those answered.
+            const open = new Map(live);
+            for (const id of answered.flatMap((a) => [...a])) open.set(webhookOf.get(id)!, open.get(webhookOf.get(id)!)! - 1);
+            for (const n of open.values()) expect(n).toBeLessThanOrEqual(cap);
             expect([...live.values()].reduce((a, b) => a + b, 0)).toBe(holdings.reduce((a, h) => a + h.size, 0));
           }
         },

@@ -53,7 +53,29 @@ export class LiveClaims1765000000000 implements MigrationInterface {
     // Settled and released claims no longer need their lease (never reclaimed by run_at alone); any old one is released now.
     await q.query(`UPDATE delivery SET locked_by = NULL, locked_until = NULL, run_at = now() WHERE locked_by IS NOT NULL AND status IN ('pending', 'held')`);
     await q.query(`DROP FUNCTION claim_due_deliveries(text, int, int, int)`);
-    await q.query(`
+    await q.query(CLAIM_DELIVERIES);
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query(`DROP FUNCTION claim_deliveries(text, int, int, int)`);
+    await q.query(`DROP INDEX delivery_locked_by`);
+    await q.query(`DROP INDEX delivery_pending_order`);
+    await q.query(`DROP INDEX delivery_ready`);
+    await q.query(`UPDATE delivery_attempt SET latency_ms = 0 WHERE latency_ms IS NULL`);
+    await q.query(`ALTER TABLE delivery_attempt ALTER COLUMN latency_ms SET NOT NULL`);
+    await q.query(`ALTER TABLE delivery_attempt DROP COLUMN outcome`);
+    await q.query(`ALTER TABLE webhook DROP COLUMN next_probe_at`);
+    await q.query(`ALTER TABLE webhook DROP COLUMN failing_since`);
+    await q.query(`ALTER TABLE webhook DROP COLUMN ordered`);
+    await q.query(`DROP TABLE delivery_worker`);
+    // The previous claim function (and its index) as that migration made them.
+    await q.query(`DROP INDEX delivery_leased`);
+    await new ClaimPerWebhookCap1764720000000().up(q);
+  }
+}
+
+/** The claim function as this migration made it (LiveClaimCap1766100000000 derives its successor from it). */
+export const CLAIM_DELIVERIES = `
       CREATE FUNCTION claim_deliveries(p_worker text, p_limit int, p_lease_ms int, p_max_in_flight int)
       RETURNS TABLE ("deliveryId" text, attempts int, "eventId" uuid, "eventName" text, "primaryKey" int, data jsonb,
                      "associateId" int, "signalledAt" timestamptz, "webhookId" int, "webhookState" int, "webhookName" text,
@@ -140,23 +162,4 @@ export class LiveClaims1765000000000 implements MigrationInterface {
         FROM claimed c JOIN event e ON e.event_id = c.event_id LEFT JOIN webhook w ON w.webhook_id = c.webhook_id
         ORDER BY c.delivery_id;
       END
-      $fn$`);
-  }
-
-  async down(q: QueryRunner): Promise<void> {
-    await q.query(`DROP FUNCTION claim_deliveries(text, int, int, int)`);
-    await q.query(`DROP INDEX delivery_locked_by`);
-    await q.query(`DROP INDEX delivery_pending_order`);
-    await q.query(`DROP INDEX delivery_ready`);
-    await q.query(`UPDATE delivery_attempt SET latency_ms = 0 WHERE latency_ms IS NULL`);
-    await q.query(`ALTER TABLE delivery_attempt ALTER COLUMN latency_ms SET NOT NULL`);
-    await q.query(`ALTER TABLE delivery_attempt DROP COLUMN outcome`);
-    await q.query(`ALTER TABLE webhook DROP COLUMN next_probe_at`);
-    await q.query(`ALTER TABLE webhook DROP COLUMN failing_since`);
-    await q.query(`ALTER TABLE webhook DROP COLUMN ordered`);
-    await q.query(`DROP TABLE delivery_worker`);
-    // The previous claim function (and its index) as that migration made them.
-    await q.query(`DROP INDEX delivery_leased`);
-    await new ClaimPerWebhookCap1764720000000().up(q);
-  }
-}
+      $fn$`;

@@ -41,19 +41,28 @@ export interface ClaimedDelivery {
 /**
  * Claims up to `limit` due deliveries for `workerId` and logs an attempt for each, result unknown,
  * before anything is sent: a send whose worker dies still shows in the attempt log. At most
- * `maxInFlightPerWebhook` live claims per webhook across all workers (WEBHOOK_MAX_IN_FLIGHT;
- * omitted: no cap); one at a time for an ordered webhook (its oldest open delivery) and for a
- * failing one (its probe). The claim is the function claim_deliveries (migration
+ * `maxInFlightPerWebhook` requests in flight per webhook across all workers (WEBHOOK_MAX_IN_FLIGHT;
+ * omitted: no cap): live claims, less `answered` (this worker's claims whose receiver has answered
+ * and whose result is not recorded yet: LiveClaimCap1766100000000); one at a time for an ordered
+ * webhook (its oldest open delivery) and for a failing one (its probe), until the result is
+ * recorded. The claim is the function claim_deliveries (migration
  * LiveClaims1765000000000 says why it is a function and how workers share webhooks); the attempt
  * rows are inserted in the same statement: one round trip. Committed without waiting for the WAL
  * flush (ASYNC_COMMIT says why that loses nothing).
  */
-export async function claimDueDeliveries(db: DataSource, workerId: string, limit: number, leaseMs: number, maxInFlightPerWebhook = NO_CAP): Promise<ClaimedDelivery[]> {
+export async function claimDueDeliveries(
+  db: DataSource,
+  workerId: string,
+  limit: number,
+  leaseMs: number,
+  maxInFlightPerWebhook = NO_CAP,
+  answered: string[] = [],
+): Promise<ClaimedDelivery[]> {
   // One round trip: the claim, its attempt rows, and what signing and tracing need besides the
   // claim function's columns (a previous Secret in its window, the signal's traceparent).
   const claimed = await select<ClaimedDelivery & { previousSealed: string | null; asyncCommit: string }>(
     db,
-    `WITH c AS (SELECT * FROM claim_deliveries($1::text, $2::int, $3::int, $4::int)),
+    `WITH c AS (SELECT * FROM claim_deliveries($1::text, $2::int, $3::int, $4::int, $5::bigint[])),
      started AS (
        INSERT INTO delivery_attempt (delivery_id, webhook_id, event_id, attempt_number, attempted_at, worker, cycle)
        -- Every claim must get its attempt row, or it would be held and never sent. claim_deliveries
@@ -70,7 +79,7 @@ export async function claimDueDeliveries(db: DataSource, workerId: string, limit
        -- An event newer than this statement's snapshot has no traceparent here: its attempt starts its own trace.
        (SELECT e.trace_parent FROM event e WHERE e.event_id = c."eventId") AS "traceParent"
      FROM c JOIN started s ON s.delivery_id = c."deliveryId"::bigint ORDER BY s.attempt_id`,
-    [workerId, limit, leaseMs, maxInFlightPerWebhook],
+    [workerId, limit, leaseMs, maxInFlightPerWebhook, answered],
   );
   const box = secretBoxOf(db);
   return claimed.map(({ previousSealed, asyncCommit: _, ...claim }) => {
