@@ -11,7 +11,8 @@
  * Then a deep queue: BENCH_DRAIN (10,000) deliveries queued at once, drained by claims of 16, 32
  * and 64 and a record after each, one at a time: the pace the database's side alone allows a
  * worker draining a backlog (a worker overlaps its sends with these round trips, not them with
- * each other), beside SELECT 1 round trips per second on the same pool.
+ * each other), with the CPU time PostgreSQL's processes spent per delivery (steadier here than any
+ * duration), beside SELECT 1 round trips per second on the same pool.
  *
  * Run: npx tsx bench/claimCost.ts   (set DATABASE_URL for a PostgreSQL server)
  * BENCH_ROUNDS (3000) rounds of BENCH_PER_ROUND (2) signals, one claim and one record each;
@@ -29,6 +30,7 @@ import { claimDueDeliveries } from '../src/delivery/sql/claims';
 import { insertEventWithDeliveries } from '../src/delivery/sql/events';
 import { recordSuccesses } from '../src/delivery/sql/webhookCounters';
 import { createTestDatabase } from '../test/support/testDatabase';
+import { postgresCpu, postgresCpuBetween } from './processCpu';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3000);
 const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 2);
@@ -108,8 +110,8 @@ async function main(): Promise<void> {
     console.log(`\nHOT updates (no index entries rewritten): ${hot.map((h: { table: string; updates: number; hot: number }) => `${h.table} ${h.hot} of ${h.updates}`).join(', ')}`);
 
     console.log(`\nDeep queue: ${DRAIN} deliveries over ${WEBHOOKS} webhooks queued at once, drained by one claim then one record at a time (cap ${CAP} per webhook); SELECT 1 on the same pool for scale.\n`);
-    console.log('| claim size | deliveries/s | claim ms | record µs a delivery | SELECT 1 per s |');
-    console.log('|---:|---:|---:|---:|---:|');
+    console.log('| claim size | deliveries/s | claim ms | record µs a delivery | PostgreSQL CPU µs a delivery | SELECT 1 per s |');
+    console.log('|---:|---:|---:|---:|---:|---:|');
     for (const size of DRAIN_CLAIM_SIZES) {
       for (let k = 0; k < DRAIN; k++) {
         key += 1;
@@ -119,7 +121,7 @@ async function main(): Promise<void> {
       await tx.query('ANALYZE delivery, event');
       const drained = await drain(db.dataSource, size);
       const pings = await selectOnePerSecond(db.dataSource);
-      console.log(`| ${size} | ${drained.perSecond.toFixed(0)} | ${drained.claimMs.toFixed(2)} | ${drained.recordUsPerDelivery.toFixed(0)} | ${pings.toFixed(0)} |`);
+      console.log(`| ${size} | ${drained.perSecond.toFixed(0)} | ${drained.claimMs.toFixed(2)} | ${drained.recordUsPerDelivery.toFixed(0)} | ${drained.postgresUsPerDelivery.toFixed(0)} | ${pings.toFixed(0)} |`);
     }
     await runner.release();
   } finally {
@@ -134,7 +136,9 @@ main().catch((error) => {
 });
 
 /** Claims of `size` and a record of each batch, one after the other, until nothing is due. */
-async function drain(ds: DataSource, size: number): Promise<{ perSecond: number; claimMs: number; recordUsPerDelivery: number }> {
+async function drain(ds: DataSource, size: number): Promise<{ perSecond: number; claimMs: number; recordUsPerDelivery: number; postgresUsPerDelivery: number }> {
+  // CPU, not time: steadier than a duration on a noisy machine (the backends run on the same cores as this process).
+  const cpuBefore = postgresCpu();
   let delivered = 0;
   let claims = 0;
   let claimMs = 0;
@@ -152,7 +156,8 @@ async function drain(ds: DataSource, size: number): Promise<{ perSecond: number;
     delivered += claimed.length;
   }
   const seconds = (performance.now() - started) / 1000;
-  return { perSecond: delivered / seconds, claimMs: claimMs / claims, recordUsPerDelivery: (1000 * recordMs) / delivered };
+  const postgresUsPerDelivery = (postgresCpuBetween(cpuBefore, postgresCpu()) * 1e6) / delivered;
+  return { perSecond: delivered / seconds, claimMs: claimMs / claims, recordUsPerDelivery: (1000 * recordMs) / delivered, postgresUsPerDelivery };
 }
 
 async function selectOnePerSecond(ds: DataSource): Promise<number> {
