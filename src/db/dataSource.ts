@@ -26,6 +26,7 @@ import { ClaimIndexes1765800000000 } from './migrations/1765800000000-ClaimIndex
 import { WebhookChangedNotify1765900000000 } from './migrations/1765900000000-WebhookChangedNotify';
 import { WebhookChangedById1766000000000 } from './migrations/1766000000000-WebhookChangedById';
 import { LiveClaimCap1766100000000 } from './migrations/1766100000000-LiveClaimCap';
+import { FewerDeliveryIndexes1766200000000 } from './migrations/1766200000000-FewerDeliveryIndexes';
 import { SecretBox, useSecretBox } from './secretBox';
 
 export const ENTITIES = [WebhookRow, TicketRow, EventRow, DeliveryRow, DeliveryAttemptRow];
@@ -48,6 +49,7 @@ export const MIGRATIONS = [
   WebhookChangedNotify1765900000000,
   WebhookChangedById1766000000000,
   LiveClaimCap1766100000000,
+  FewerDeliveryIndexes1766200000000,
 ];
 
 export interface Database {
