@@ -27,6 +27,7 @@ import { WebhookChangedNotify1765900000000 } from './migrations/1765900000000-We
 import { WebhookChangedById1766000000000 } from './migrations/1766000000000-WebhookChangedById';
 import { LiveClaimCap1766100000000 } from './migrations/1766100000000-LiveClaimCap';
 import { FewerDeliveryIndexes1766200000000 } from './migrations/1766200000000-FewerDeliveryIndexes';
+import { ClaimReturnsWhatSendingNeeds1766300000000 } from './migrations/1766300000000-ClaimReturnsWhatSendingNeeds';
 import { SecretBox, useSecretBox } from './secretBox';
 
 export const ENTITIES = [WebhookRow, TicketRow, EventRow, DeliveryRow, DeliveryAttemptRow];
@@ -50,6 +51,7 @@ export const MIGRATIONS = [
   WebhookChangedById1766000000000,
   LiveClaimCap1766100000000,
   FewerDeliveryIndexes1766200000000,
+  ClaimReturnsWhatSendingNeeds1766300000000,
 ];
 
 export interface Database {

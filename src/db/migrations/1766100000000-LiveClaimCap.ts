@@ -33,17 +33,21 @@ export class LiveClaimCap1766100000000 implements MigrationInterface {
   }
 }
 
-/** The previous claim function with the changes above; each must apply exactly once. */
-function claimDeliveriesCountingOpenRequests(): string {
-  const changes: Array<[string, string]> = [
+/** The claim function as this migration makes it: the previous one with the changes above. */
+export function claimDeliveriesCountingOpenRequests(): string {
+  return withChanges(CLAIM_DELIVERIES, [
     ['p_max_in_flight int)', "p_max_in_flight int, p_answered bigint[] DEFAULT '{}')"],
     [
       "l.locked_by IS NOT NULL AND l.status IN ('pending', 'held');",
       "l.locked_by IS NOT NULL AND l.status IN ('pending', 'held')\n            AND NOT (l.locked_by = p_worker AND l.delivery_id = ANY (p_answered));",
     ],
-  ];
-  return changes.reduce((sql, [from, to]) => {
-    if (sql.split(from).length !== 2) throw new Error(`claim_deliveries: expected one "${from}"`);
-    return sql.replace(from, to);
-  }, CLAIM_DELIVERIES);
+  ]);
+}
+
+/** A function's text with each [from, to] replaced; each `from` must occur exactly once. */
+export function withChanges(sql: string, changes: Array<[string, string]>): string {
+  return changes.reduce((text, [from, to]) => {
+    if (text.split(from).length !== 2) throw new Error(`expected exactly one "${from}" in the function's text`);
+    return text.replace(from, to);
+  }, sql);
 }

@@ -58,31 +58,24 @@ export async function claimDueDeliveries(
   maxInFlightPerWebhook = NO_CAP,
   answered: string[] = [],
 ): Promise<ClaimedDelivery[]> {
-  // One round trip: the claim, its attempt rows, and what signing and tracing need besides the
-  // claim function's columns (a previous Secret in its window, the signal's traceparent).
-  const claimed = await select<ClaimedDelivery & { previousSealed: string | null; asyncCommit: string }>(
+  // One round trip: the claim and its attempt rows. The function returns what the attempt row and
+  // the send need (cycle, traceparent, a previous Secret in its window: ClaimReturnsWhatSendingNeeds1766300000000).
+  const claimed = await select<ClaimedDelivery & { cycle: number; previousSealed: string | null; asyncCommit: string }>(
     db,
     `WITH c AS (SELECT * FROM claim_deliveries($1::text, $2::int, $3::int, $4::int, $5::bigint[])),
      started AS (
+       -- Every claim must get its attempt row, or it would be held and never sent.
        INSERT INTO delivery_attempt (delivery_id, webhook_id, event_id, attempt_number, attempted_at, worker, cycle)
-       -- Every claim must get its attempt row, or it would be held and never sent. claim_deliveries
-       -- (plpgsql) reads with fresh snapshots and may claim a delivery committed after this
-       -- statement's snapshot, which the lookup cannot see: such a delivery is new, cycle 1.
-       -- A lookup per claimed row, not a join: a join's kept plan may scan the whole table.
-       SELECT c."deliveryId"::bigint, c."webhookId", c."eventId", c.attempts + 1, now(), $1,
-              COALESCE((SELECT d.cycle FROM delivery d WHERE d.delivery_id = c."deliveryId"::bigint), 1)
+       SELECT c."deliveryId"::bigint, c."webhookId", c."eventId", c.attempts + 1, now(), $1, c.cycle
        FROM c
        RETURNING delivery_id, attempt_id, attempted_at
      )
-     SELECT c.*, s.attempt_id::text AS "attemptId", s.attempted_at AS "attemptedAt", ${ASYNC_COMMIT},
-       (SELECT w.previous_secret FROM webhook w WHERE w.webhook_id = c."webhookId" AND w.previous_secret_until > now()) AS "previousSealed",
-       -- An event newer than this statement's snapshot has no traceparent here: its attempt starts its own trace.
-       (SELECT e.trace_parent FROM event e WHERE e.event_id = c."eventId") AS "traceParent"
+     SELECT c.*, s.attempt_id::text AS "attemptId", s.attempted_at AS "attemptedAt", ${ASYNC_COMMIT}
      FROM c JOIN started s ON s.delivery_id = c."deliveryId"::bigint ORDER BY s.attempt_id`,
     [workerId, limit, leaseMs, maxInFlightPerWebhook, answered],
   );
   const box = secretBoxOf(db);
-  return claimed.map(({ previousSealed, asyncCommit: _, ...claim }) => {
+  return claimed.map(({ previousSealed, asyncCommit: _, cycle: _cycle, ...claim }) => {
     openClaimSecret(box, claim);
     claim.previousSecret = openPreviousSecret(box, previousSealed, claim.webhookId);
     return claim;
