@@ -25,15 +25,25 @@ const CHAR_REF = /&#(x[0-9a-fA-F]+|[0-9]+);/g;
 // Only XML's five predefined entities and character references: with no DOCTYPE nothing else is declared.
 const UNDECLARED_ENTITY = /&(?!(?:amp|lt|gt|quot|apos);|#x[0-9a-fA-F]+;|#[0-9]+;)([^;\s<&]{0,40})/;
 const CDATA_OR_COMMENT = /<!\[CDATA\[[\s\S]*?\]\]>|<!--[\s\S]*?-->/g;
+// Left once comments and CDATA are gone (an unterminated one starts with <!-- or <![CDATA[: the validator names it).
+const MARKUP_DECLARATION = /<!(?!--|\[CDATA\[)[^<>\s]{0,40}/;
 
 function isXmlChar(code: number): boolean {
   return code === 0x9 || code === 0xa || code === 0xd || (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff);
 }
 
-/** What XML 1.0 forbids in characters and references; null when the text is fine. */
+/**
+ * What XML 1.0 forbids in characters and references, and any `<!` other than a comment or CDATA;
+ * null when the text is fine. (fast-xml-parser's validator passes `<Ticket><!abc</Ticket>`, which
+ * node-soap's parser then fails on: that answered soap:Server.)
+ */
 function characterProblem(xml: string): string | null {
   if (ILLEGAL_CHAR.test(xml)) return 'The request contains a control character XML 1.0 does not allow (U+0000 to U+001F other than tab, CR and LF); remove it.';
   const markup = xml.replace(CDATA_OR_COMMENT, '');
+  const declaration = MARKUP_DECLARATION.exec(markup);
+  if (declaration) {
+    return `The request contains ${JSON.stringify(declaration[0])}, a markup declaration that is neither a comment nor CDATA; SOAP allows none: remove it, and write a literal < as &lt;.`;
+  }
   const entity = UNDECLARED_ENTITY.exec(markup);
   if (entity) return `The request uses the entity &${entity[1]}, which is not declared: only &amp; &lt; &gt; &quot; &apos; and character references are allowed; escape a literal & as &amp;.`;
   for (const match of markup.matchAll(CHAR_REF)) {

@@ -151,6 +151,7 @@ describe('SOAP faults and bad input', () => {
       ['truncated XML', () => envelope(`<GetWebhook xmlns="${TNS}"><WebhookId>1</WebhookId></GetWebhook>`).slice(0, 120), /not well-formed XML/, {}],
       ['plain text', () => 'hello', /not well-formed XML|not a SOAP envelope/, {}],
       ['a DOCTYPE with entities (billion laughs)', () => `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><GetWebhook xmlns="${TNS}"><WebhookId>&lol2;</WebhookId></GetWebhook></s:Body></s:Envelope>`, /DOCTYPE/, {}],
+      ['a markup declaration in a value (fuzz: fast-xml-parser\'s validator passed it, node-soap failed on it)', () => envelope(`<GetWebhook xmlns="${TNS}"><WebhookId><!wat_1</WebhookId></GetWebhook>`), /&quot;&lt;!wat_1&quot;, a markup declaration|"<!wat_1", a markup declaration/, {}],
       ['an unknown operation', () => envelope(`<DropAllTables xmlns="${TNS}"/>`), /Unknown operation DropAllTables/, {}],
       ['a SOAP 1.2 envelope', () => `<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><GetWebhook xmlns="${TNS}"/></e:Body></e:Envelope>`, /SOAP 1\.1 only/, {}],
       ['a SOAPAction naming another operation', () => envelope(`<GetWebhook xmlns="${TNS}"><WebhookId>1</WebhookId></GetWebhook>`), /does not match/, { soapaction: `"${TNS}/Webhook/DeleteWebhook"` }],
