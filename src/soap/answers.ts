@@ -6,7 +6,8 @@ import { NS } from './xml';
  * dispatches the requests envelopeReader.ts leaves to it). node-soap wraps a body in its
  * envelope by string concatenation and writes the result as one string: for GetAllWebhooks
  * that is a 150 kB string copied three times, and strings that large are V8's slowest kind
- * (large-object space, fresh pages each time). Here each piece of the body is encoded on its own and the bytes joined once.
+ * (large-object space, fresh pages each time). Here each piece of the body is encoded on its
+ * own and the bytes joined once.
  *
  * The envelope is NetServer's: the Succeeded header, then <{Operation}Response> in the
  * service namespace around the Response element (none for a void operation).

@@ -33,11 +33,12 @@ function isXmlChar(code: number): boolean {
 }
 
 /**
- * What XML 1.0 forbids in characters and references, and any `<!` other than a comment or CDATA;
- * null when the text is fine. (fast-xml-parser's validator passes `<Ticket><!abc</Ticket>`, which
- * node-soap's parser then fails on: that answered soap:Server.)
+ * What XML 1.0 forbids in characters and references, and any `<!` other than a comment or CDATA
+ * (the DOCTYPE check before it has a message of its own); null when the text is fine.
+ * (fast-xml-parser's validator passes `<Ticket><!abc</Ticket>`, which node-soap's parser then
+ * fails on: that answered soap:Server.)
  */
-function characterProblem(xml: string): string | null {
+function markupProblem(xml: string): string | null {
   if (ILLEGAL_CHAR.test(xml)) return 'The request contains a control character XML 1.0 does not allow (U+0000 to U+001F other than tab, CR and LF); remove it.';
   const markup = xml.replace(CDATA_OR_COMMENT, '');
   const declaration = MARKUP_DECLARATION.exec(markup);
@@ -66,8 +67,8 @@ export function checkEnvelope(body: Buffer, soapActionHeader: string | undefined
   if (/<!DOCTYPE|<!ENTITY/i.test(xml)) {
     return { ok: false, message: 'The request contains a DOCTYPE or entity declaration, which SOAP forbids and this service refuses: remove it.' };
   }
-  const characters = characterProblem(xml);
-  if (characters) return { ok: false, message: characters };
+  const problem = markupProblem(xml);
+  if (problem) return { ok: false, message: problem };
   const shape = measure(xml);
   if (shape.depth > MAX_DEPTH || shape.elements > MAX_ELEMENTS) {
     return { ok: false, message: `The request nests ${shape.depth} levels deep with ${shape.elements} elements; the limits are ${MAX_DEPTH} levels and ${MAX_ELEMENTS} elements.` };
