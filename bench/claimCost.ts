@@ -17,9 +17,12 @@
  * Run: npx tsx bench/claimCost.ts   (set DATABASE_URL for a PostgreSQL server)
  * BENCH_ROUNDS (3000) rounds of BENCH_PER_ROUND (2) signals, one claim and one record each;
  * BENCH_DRAIN_CLAIMS (16,32,64) the claim sizes of the deep queue, in order (the tables keep growing).
+ *
+ * Last, claims beside idle webhooks: the same claims with 10 webhooks stored and with
+ * BENCH_IDLE_WEBHOOKS (10,000) more Active ones that nothing is signalled to, and their ratio.
  */
 import { performance } from 'node:perf_hooks';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { loadConfig } from '../src/config';
 import { openDatabase } from '../src/db/dataSource';
 import { preparedOn } from '../src/db/preparedQuery';
@@ -39,6 +42,9 @@ const DRAIN_CLAIM_SIZES = (process.env.BENCH_DRAIN_CLAIMS ?? '16,32,64').split('
 /** The worker's default WEBHOOK_MAX_IN_FLIGHT. */
 const CAP = 8;
 const WEBHOOKS = 10;
+/** Active webhooks with nothing to deliver, added for the last table: a claim should not visit them. */
+const IDLE = Number(process.env.BENCH_IDLE_WEBHOOKS ?? 10_000);
+const IDLE_ROUNDS = 300;
 const BUCKET = Math.max(1, Math.floor(ROUNDS / 3));
 
 type Kind = 'SELECT 1' | 'signal' | 'claim' | 'record';
@@ -123,6 +129,26 @@ async function main(): Promise<void> {
       const pings = await selectOnePerSecond(db.dataSource);
       console.log(`| ${size} | ${drained.perSecond.toFixed(0)} | ${drained.claimMs.toFixed(2)} | ${drained.recordUsPerDelivery.toFixed(0)} | ${drained.postgresUsPerDelivery.toFixed(0)} | ${pings.toFixed(0)} |`);
     }
+
+    // A claim's cost must follow the webhooks with work, not the webhooks stored.
+    console.log(`\nIdle webhooks: a signal, a claim and a record, ${IDLE_ROUNDS} times, with ${WEBHOOKS} webhooks, then beside ${IDLE.toLocaleString('en')} more Active ones that nothing is signalled to; and claims that find nothing.\n`);
+    console.log('| webhooks stored | claim finding one ms | claim finding none ms |');
+    console.log('|---:|---:|---:|');
+    const claimsBeside = async (stored: number) => {
+      const one = await claimRounds(db.dataSource, tx, () => (key += 1));
+      const none = await claimRounds(db.dataSource, null, () => key);
+      console.log(`| ${stored.toLocaleString('en')} | ${one.toFixed(2)} | ${none.toFixed(2)} |`);
+      return one;
+    };
+    const few = await claimsBeside(WEBHOOKS);
+    await tx.query(
+      `INSERT INTO webhook (name, events, target_url, state, type, registered, updated)
+       SELECT 'idle ' || g, ARRAY['bench.idle'], 'http://127.0.0.1:9/', 1, 'webhook', now(), now() FROM generate_series(1, $1) g`,
+      [IDLE],
+    );
+    await tx.query('ANALYZE webhook');
+    const many = await claimsBeside(WEBHOOKS + IDLE);
+    console.log(`\nA claim finding one beside ${IDLE.toLocaleString('en')} idle webhooks ÷ the same with ${WEBHOOKS}: ${(many / few).toFixed(2)}×`);
     await runner.release();
   } finally {
     await db.close();
@@ -158,6 +184,25 @@ async function drain(ds: DataSource, size: number): Promise<{ perSecond: number;
   const seconds = (performance.now() - started) / 1000;
   const postgresUsPerDelivery = (postgresCpuBetween(cpuBefore, postgresCpu()) * 1e6) / delivered;
   return { perSecond: delivered / seconds, claimMs: claimMs / claims, recordUsPerDelivery: (1000 * recordMs) / delivered, postgresUsPerDelivery };
+}
+
+/**
+ * Mean ms of IDLE_ROUNDS claims (limit 32, as a worker at a steady rate), each after one signal
+ * on `signalOn` to a busy webhook (or none: claims that find nothing), and its record.
+ */
+async function claimRounds(ds: DataSource, signalOn: EntityManager | null, nextKey: () => number): Promise<number> {
+  let total = 0;
+  for (let round = 0; round < IDLE_ROUNDS; round++) {
+    if (signalOn) {
+      const key = nextKey();
+      await insertEventWithDeliveries(signalOn, { eventId: crypto.randomUUID(), name: `bench.e${key % WEBHOOKS}`, primaryKey: key, data: null, associateId: 1, audience: 'everyone' }, true, false);
+    }
+    const started = performance.now();
+    const claimed = await claimDueDeliveries(ds, 'bench-idle', 32, 60_000, CAP);
+    total += performance.now() - started;
+    await recordSuccesses(ds, 'bench-idle', claimed.map((c) => ({ attemptId: c.attemptId, deliveryId: c.deliveryId, webhookId: c.webhookId, httpStatus: 200, latencyMs: 1, responseBody: '' })));
+  }
+  return total / IDLE_ROUNDS;
 }
 
 async function selectOnePerSecond(ds: DataSource): Promise<number> {

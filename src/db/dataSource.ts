@@ -28,6 +28,7 @@ import { WebhookChangedById1766000000000 } from './migrations/1766000000000-Webh
 import { LiveClaimCap1766100000000 } from './migrations/1766100000000-LiveClaimCap';
 import { FewerDeliveryIndexes1766200000000 } from './migrations/1766200000000-FewerDeliveryIndexes';
 import { ClaimReturnsWhatSendingNeeds1766300000000 } from './migrations/1766300000000-ClaimReturnsWhatSendingNeeds';
+import { ClaimVisitsReadyWebhooks1766400000000 } from './migrations/1766400000000-ClaimVisitsReadyWebhooks';
 import { SecretBox, useSecretBox } from './secretBox';
 
 export const ENTITIES = [WebhookRow, TicketRow, EventRow, DeliveryRow, DeliveryAttemptRow];
@@ -52,6 +53,7 @@ export const MIGRATIONS = [
   LiveClaimCap1766100000000,
   FewerDeliveryIndexes1766200000000,
   ClaimReturnsWhatSendingNeeds1766300000000,
+  ClaimVisitsReadyWebhooks1766400000000,
 ];
 
 export interface Database {

@@ -112,6 +112,45 @@ describe('claims without a global lock', () => {
     }
   });
 
+  it('a claim takes the Active, due webhooks with the oldest heads first, whatever their ids, and passes over the rest', async () => {
+    // Five webhooks of their own, created after the three above (higher ids); each head is older
+    // the higher the id, so visiting webhooks in id order would pick the wrong ones.
+    const ids: number[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await createWebhook(t.service.manager, r.url, [`claims.order${i}`], { secret: '' })).webhookId);
+    const [notDue, newerHead, olderHead, probing, stopped] = ids;
+    try {
+      await ds.query(`DELETE FROM delivery_attempt`);
+      await ds.query(`DELETE FROM delivery`);
+      await ds.query(`UPDATE webhook SET state = 2 WHERE webhook_id = $1`, [stopped]);
+      await ds.query(`UPDATE webhook SET failing_since = now(), next_probe_at = now() + interval '1 hour' WHERE webhook_id = $1`, [probing]);
+      const ages: Array<[number, string]> = [
+        [notDue, '-1 hour'], // due in an hour
+        [newerHead, '2 minutes'],
+        [olderHead, '3 minutes'],
+        [probing, '4 minutes'], // waits for its probe
+        [stopped, '5 minutes'], // not Active
+      ];
+      for (const [id, age] of ages) {
+        await ds.query(
+          `INSERT INTO delivery (event_id, webhook_id, run_at)
+           SELECT event_id, $1, now() - $2::interval + primary_key * interval '1 second' FROM event WHERE name = 'claims.prop' AND primary_key <= 3`,
+          [id, age],
+        );
+      }
+      const count = (claimed: Array<{ webhookId: number }>) => [...new Set(claimed.map((c) => c.webhookId))].map((id) => [id, claimed.filter((c) => c.webhookId === id).length]);
+      // Room for one webhook's cap: the oldest Active, due head wins.
+      expect(count(await claimDueDeliveries(ds, 'worker-order', 2, 60_000, 2))).toEqual([[olderHead, 2]]);
+      // Room for more: the next one by head, then nothing else is claimable.
+      expect(count(await claimDueDeliveries(ds, 'worker-order', 100, 60_000, 2))).toEqual([[newerHead, 2]]);
+      expect(await claimDueDeliveries(ds, 'worker-order', 100, 60_000, 8)).toHaveLength(2);
+      expect(await claimDueDeliveries(ds, 'worker-order', 100, 60_000, 8)).toEqual([]);
+    } finally {
+      await ds.query(`DELETE FROM delivery_attempt`);
+      await ds.query(`DELETE FROM delivery WHERE webhook_id = ANY($1::int[])`, [ids]);
+      await ds.query(`UPDATE webhook SET state = 2 WHERE webhook_id = ANY($1::int[])`, [ids]);
+    }
+  });
+
   it('N concurrent claimers never exceed the per-webhook cap, never claim a delivery twice, through claims and settlements interleaved (property)', async () => {
     await fc.assert(
       fc.asyncProperty(

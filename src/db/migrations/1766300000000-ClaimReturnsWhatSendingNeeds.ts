@@ -24,7 +24,7 @@ export class ClaimReturnsWhatSendingNeeds1766300000000 implements MigrationInter
   }
 }
 
-function claimDeliveriesReturningWhatSendingNeeds(): string {
+export function claimDeliveriesReturningWhatSendingNeeds(): string {
   return withChanges(claimDeliveriesCountingOpenRequests(), [
     ['probe boolean)', 'probe boolean, cycle int, "traceParent" text, "previousSealed" text)'],
     ['RETURNING d.delivery_id, d.event_id, d.webhook_id, d.attempts', 'RETURNING d.delivery_id, d.event_id, d.webhook_id, d.attempts, d.cycle'],
