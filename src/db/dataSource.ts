@@ -29,6 +29,7 @@ import { LiveClaimCap1766100000000 } from './migrations/1766100000000-LiveClaimC
 import { FewerDeliveryIndexes1766200000000 } from './migrations/1766200000000-FewerDeliveryIndexes';
 import { ClaimReturnsWhatSendingNeeds1766300000000 } from './migrations/1766300000000-ClaimReturnsWhatSendingNeeds';
 import { ClaimVisitsReadyWebhooks1766400000000 } from './migrations/1766400000000-ClaimVisitsReadyWebhooks';
+import { LockedByWebhook1766500000000 } from './migrations/1766500000000-LockedByWebhook';
 import { SecretBox, useSecretBox } from './secretBox';
 
 export const ENTITIES = [WebhookRow, TicketRow, EventRow, DeliveryRow, DeliveryAttemptRow];
@@ -54,6 +55,7 @@ export const MIGRATIONS = [
   FewerDeliveryIndexes1766200000000,
   ClaimReturnsWhatSendingNeeds1766300000000,
   ClaimVisitsReadyWebhooks1766400000000,
+  LockedByWebhook1766500000000,
 ];
 
 export interface Database {
