@@ -8,6 +8,7 @@ import type { DataSource } from 'typeorm';
 import { claimDueDeliveries } from '../../src/delivery/sql/claims';
 import { settleDeliveries } from '../../src/delivery/sql/deliveries';
 import { recordSuccesses } from '../../src/delivery/sql/webhookCounters';
+import { beatAndReleaseDeadClaims } from '../../src/delivery/sql/workers';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { startTestService, type TestService } from '../support/testService';
 import { createWebhook } from './helpers';
@@ -148,6 +149,26 @@ describe('claims without a global lock', () => {
       await ds.query(`DELETE FROM delivery_attempt`);
       await ds.query(`DELETE FROM delivery WHERE webhook_id = ANY($1::int[])`, [ids]);
       await ds.query(`UPDATE webhook SET state = 2 WHERE webhook_id = ANY($1::int[])`, [ids]);
+    }
+  });
+
+  it("a worker's heartbeat holds the pending deliveries of a webhook that is not Active, and only those", async () => {
+    await queue(3, 4);
+    // A signal that saw the webhook Active and committed after it stopped left these pending.
+    await ds.query(`UPDATE webhook SET state = 2 WHERE webhook_id = $1`, [hookIds[1]]);
+    try {
+      await beatAndReleaseDeadClaims(ds, 'worker-beat', 3000);
+      const rows: Array<{ webhook_id: number; status: string; n: number }> = await ds.query(
+        `SELECT webhook_id, status, count(*)::int AS n FROM delivery GROUP BY webhook_id, status ORDER BY webhook_id`,
+      );
+      expect(rows).toEqual([
+        { webhook_id: hookIds[0], status: 'pending', n: 4 },
+        { webhook_id: hookIds[1], status: 'held', n: 4 },
+        { webhook_id: hookIds[2], status: 'pending', n: 4 },
+      ]);
+    } finally {
+      await ds.query(`UPDATE webhook SET state = 1 WHERE webhook_id = $1`, [hookIds[1]]);
+      await ds.query(`DELETE FROM delivery_worker`);
     }
   });
 

@@ -12,7 +12,17 @@ import { type Db, select, WAKE_CHANNEL } from './statements';
 export async function beatAndReleaseDeadClaims(db: Db, workerId: string, deadAfterMs: number): Promise<{ released: number; otherWorkers: number; serverStartedAt: string }> {
   const [row] = await select<{ released: number; otherWorkers: number; serverStartedAt: string }>(
     db,
-    `WITH beat AS (
+    `WITH RECURSIVE ready AS (
+       -- The webhooks with a delivery ready (pending, unclaimed), one index descent each (a loose
+       -- scan of delivery_ready); the stray check below runs only if one of them is not Active.
+       (SELECT d.webhook_id FROM delivery d WHERE d.status = 'pending' AND d.locked_by IS NULL ORDER BY d.webhook_id LIMIT 1)
+       UNION ALL
+       SELECT next.webhook_id FROM ready r CROSS JOIN LATERAL (
+         SELECT d.webhook_id FROM delivery d
+         WHERE d.status = 'pending' AND d.locked_by IS NULL AND d.webhook_id > r.webhook_id
+         ORDER BY d.webhook_id LIMIT 1
+       ) next
+     ), beat AS (
        INSERT INTO delivery_worker (worker_id) VALUES ($1) ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = now()
        RETURNING 1
      ), dead AS (
@@ -34,6 +44,9 @@ export async function beatAndReleaseDeadClaims(db: Db, workerId: string, deadAft
        -- pending delivery no claim takes (claims take Active webhooks only): hold it.
        UPDATE delivery d SET status = 'held'
        WHERE d.status = 'pending' AND d.locked_by IS NULL AND d.webhook_id IN (SELECT webhook_id FROM webhook WHERE state <> 1)
+         -- Without this gate every beat read the whole backlog (86 ms at 200,000 pending, each
+         -- second, per worker); with it, nearly every beat reads one index entry per busy webhook.
+         AND EXISTS (SELECT 1 FROM ready r JOIN webhook w ON w.webhook_id = r.webhook_id WHERE w.state <> 1)
        RETURNING 1
      ), wake AS (
        SELECT pg_notify('${WAKE_CHANNEL}', '') FROM (SELECT 1 FROM released WHERE status = 'pending' LIMIT 1) any_pending
