@@ -17,8 +17,10 @@ interface Summary {
 }
 
 /** Each benchmark file, and whether it runs once per database mode (else once: it covers the modes itself). */
-const BENCHES: Array<{ file: string; perMode: boolean }> = [
+const BENCHES: Array<{ file: string; perMode: boolean; env?: NodeJS.ProcessEnv }> = [
   { file: 'requestPath.ts', perMode: true },
+  // Short: its scale figures (idle webhooks, heartbeat on a backlog), not its growth tables.
+  { file: 'claimCost.ts', perMode: true, env: { BENCH_ROUNDS: '300', BENCH_DRAIN: '10000', BENCH_DRAIN_CLAIMS: '64' } },
   { file: 'openLoop.ts', perMode: true },
   { file: 'delivery.ts', perMode: false },
   { file: 'tracing.ts', perMode: true },
@@ -100,10 +102,10 @@ async function main() {
   const modes: Array<{ name: string; env: NodeJS.ProcessEnv }> = [{ name: 'embedded', env: { ...process.env, DATABASE_URL: '' } }];
   if (server) modes.push({ name: 'server', env: process.env });
   const all: Summary[] = [];
-  for (const { file, perMode } of BENCHES) {
+  for (const { file, perMode, env } of BENCHES) {
     for (const mode of perMode ? modes : [{ name: 'both', env: process.env }]) {
       console.log(`\n=== bench/${file}${perMode ? ` (${mode.name} database)` : ''}`);
-      all.push(...(await run(file, mode.env)));
+      all.push(...(await run(file, { ...mode.env, ...env })));
     }
   }
 

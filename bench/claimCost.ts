@@ -35,6 +35,7 @@ import { recordSuccesses } from '../src/delivery/sql/webhookCounters';
 import { beatAndReleaseDeadClaims } from '../src/delivery/sql/workers';
 import { createTestDatabase } from '../test/support/testDatabase';
 import { postgresCpu, postgresCpuBetween } from './processCpu';
+import { emitSummary } from './load';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3000);
 const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 2);
@@ -116,6 +117,8 @@ async function main(): Promise<void> {
     console.log(`| per delivery (signal + claim and record shared) | ${[0, 1, 2].map((b) => perDelivery(b).toFixed(0)).join(' | ')} | |`);
     console.log(`\nHOT updates (no index entries rewritten): ${hot.map((h: { table: string; updates: number; hot: number }) => `${h.table} ${h.hot} of ${h.updates}`).join(', ')}`);
 
+    let lastBeatMs = NaN;
+    let lastPings = NaN;
     // A deployment has a Stopped webhook or two: the heartbeat's check for strays must not read the backlog for them.
     await insertWebhook(tx, { ...createDefaultWebhook(), name: 'bench stopped', events: ['bench.stopped'], targetUrl: 'http://127.0.0.1:9/', state: WebhookState.Stopped, registered: new Date(), registeredAssociate: { associateId: 1, name: 'bench' }, updated: new Date(), updatedAssociate: { associateId: 1, name: 'bench' } });
     console.log(`\nDeep queue: ${DRAIN} deliveries over ${WEBHOOKS} webhooks queued at once, drained by one claim then one record at a time (cap ${CAP} per webhook), one Stopped webhook beside them; SELECT 1 on the same pool for scale; a worker's heartbeat (once a second) on the full queue.\n`);
@@ -132,6 +135,8 @@ async function main(): Promise<void> {
       const beatMs = await meanMs(100, () => beatAndReleaseDeadClaims(db.dataSource, 'bench-drain', 60_000));
       const drained = await drain(db.dataSource, size);
       const pings = await selectOnePerSecond(db.dataSource);
+      lastBeatMs = beatMs;
+      lastPings = pings;
       console.log(`| ${size} | ${drained.perSecond.toFixed(0)} | ${drained.claimMs.toFixed(2)} | ${drained.recordUsPerDelivery.toFixed(0)} | ${drained.postgresUsPerDelivery.toFixed(0)} | ${pings.toFixed(0)} | ${beatMs.toFixed(2)} |`);
     }
 
@@ -154,6 +159,11 @@ async function main(): Promise<void> {
     await tx.query('ANALYZE webhook');
     const many = await claimsBeside(WEBHOOKS + IDLE);
     console.log(`\nA claim finding one beside ${IDLE.toLocaleString('en')} idle webhooks ÷ the same with ${WEBHOOKS}: ${(many / few).toFixed(2)}×`);
+    const mode = db.mode === 'embedded' ? 'embedded' : 'server';
+    emitSummary(`claim cost (${mode} database)`, [
+      { figure: `claim finding one, beside ${IDLE.toLocaleString('en')} idle webhooks (baseline: with ${WEBHOOKS})`, value: many, unit: 'ms', baseline: few },
+      { figure: `heartbeat, ${DRAIN.toLocaleString('en')} queued and a Stopped webhook (baseline: SELECT 1)`, value: lastBeatMs, unit: 'ms', baseline: 1000 / lastPings },
+    ]);
     await runner.release();
   } finally {
     await db.close();
