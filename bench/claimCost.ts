@@ -18,6 +18,8 @@
  * BENCH_ROUNDS (3000) rounds of BENCH_PER_ROUND (2) signals, one claim and one record each;
  * BENCH_DRAIN_CLAIMS (16,32,64) the claim sizes of the deep queue, in order (the tables keep growing).
  *
+ * Then a broad fan-out: 5 signals to 1,000 webhooks each, drained by claims of 64.
+ *
  * Last, claims beside idle webhooks: the same claims with 10 webhooks stored and with
  * BENCH_IDLE_WEBHOOKS (10,000) more Active ones that nothing is signalled to, and their ratio.
  */
@@ -47,6 +49,9 @@ const WEBHOOKS = 10;
 /** Active webhooks with nothing to deliver, added for the last table: a claim should not visit them. */
 const IDLE = Number(process.env.BENCH_IDLE_WEBHOOKS ?? 10_000);
 const IDLE_ROUNDS = 300;
+/** Webhooks subscribed to one event, and how many of its signals are drained. */
+const BROAD = 1000;
+const BROAD_SIGNALS = 5;
 const BUCKET = Math.max(1, Math.floor(ROUNDS / 3));
 
 type Kind = 'SELECT 1' | 'signal' | 'claim' | 'record';
@@ -139,6 +144,21 @@ async function main(): Promise<void> {
       lastPings = pings;
       console.log(`| ${size} | ${drained.perSecond.toFixed(0)} | ${drained.claimMs.toFixed(2)} | ${drained.recordUsPerDelivery.toFixed(0)} | ${drained.postgresUsPerDelivery.toFixed(0)} | ${pings.toFixed(0)} | ${beatMs.toFixed(2)} |`);
     }
+
+    // A signal to many webhooks: each claim's first webhooks come from the oldest due deliveries.
+    await tx.query(
+      `INSERT INTO webhook (name, events, target_url, state, type, registered, updated)
+       SELECT 'broad ' || g, ARRAY['bench.broad'], 'http://127.0.0.1:9/', 1, 'webhook', now(), now() FROM generate_series(1, $1) g`,
+      [BROAD],
+    );
+    for (let k = 0; k < BROAD_SIGNALS; k++) {
+      key += 1;
+      await insertEventWithDeliveries(tx, { eventId: crypto.randomUUID(), name: 'bench.broad', primaryKey: key, data: null, associateId: 1, audience: 'everyone' }, true, false);
+    }
+    await tx.query('ANALYZE webhook, delivery, event');
+    const broad = await drain(db.dataSource, 64);
+    console.log(`\nBroad fan-out: ${BROAD_SIGNALS} signals to ${BROAD.toLocaleString('en')} webhooks each, drained by claims of 64: ${broad.perSecond.toFixed(0)} deliveries/s, claim ${broad.claimMs.toFixed(2)} ms, PostgreSQL CPU ${broad.postgresUsPerDelivery.toFixed(0)} µs a delivery.`);
+    await tx.query(`UPDATE webhook SET state = 2 WHERE name LIKE 'broad %'`);
 
     // A claim's cost must follow the webhooks with work, not the webhooks stored.
     console.log(`\nIdle webhooks: a signal, a claim and a record, ${IDLE_ROUNDS} times, with ${WEBHOOKS} webhooks, then beside ${IDLE.toLocaleString('en')} more Active ones that nothing is signalled to; and claims that find nothing.\n`);

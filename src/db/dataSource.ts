@@ -30,6 +30,7 @@ import { FewerDeliveryIndexes1766200000000 } from './migrations/1766200000000-Fe
 import { ClaimReturnsWhatSendingNeeds1766300000000 } from './migrations/1766300000000-ClaimReturnsWhatSendingNeeds';
 import { ClaimVisitsReadyWebhooks1766400000000 } from './migrations/1766400000000-ClaimVisitsReadyWebhooks';
 import { LockedByWebhook1766500000000 } from './migrations/1766500000000-LockedByWebhook';
+import { ClaimStartsAtOldestDue1766600000000 } from './migrations/1766600000000-ClaimStartsAtOldestDue';
 import { SecretBox, useSecretBox } from './secretBox';
 
 export const ENTITIES = [WebhookRow, TicketRow, EventRow, DeliveryRow, DeliveryAttemptRow];
@@ -56,6 +57,7 @@ export const MIGRATIONS = [
   ClaimReturnsWhatSendingNeeds1766300000000,
   ClaimVisitsReadyWebhooks1766400000000,
   LockedByWebhook1766500000000,
+  ClaimStartsAtOldestDue1766600000000,
 ];
 
 export interface Database {

@@ -38,7 +38,7 @@ const EVERY_ACTIVE_WEBHOOK = `
 
 // The recursive CTE is a loose index scan of delivery_ready (webhook_id, run_at, delivery_id):
 // each step is one descent to the next webhook's first ready delivery.
-const WEBHOOKS_WITH_READY_DELIVERIES = `
+export const WEBHOOKS_WITH_READY_DELIVERIES = `
           WITH RECURSIVE ready AS (
             (SELECT d.webhook_id, d.run_at FROM delivery d
              WHERE d.status = 'pending' AND d.locked_by IS NULL

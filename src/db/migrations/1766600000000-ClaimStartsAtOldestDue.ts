@@ -1,0 +1,69 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { withChanges } from './1766100000000-LiveClaimCap';
+import { claimDeliveriesVisitingReadyWebhooks, WEBHOOKS_WITH_READY_DELIVERIES } from './1766400000000-ClaimVisitsReadyWebhooks';
+
+/**
+ * claim_deliveries first visits the webhooks of the oldest due deliveries (as many deliveries as
+ * the claim may take, read in run_at order from delivery_due), and only when those do not fill
+ * it goes on to the other webhooks with work (the loose index scan, which reads one index entry
+ * per such webhook). After a signal to many webhooks, a claim read every one of them to order
+ * them by head: 5.2 ms for a claim of 64 with 1,000 webhooks holding two deliveries each. The
+ * webhooks of the oldest due deliveries are exactly the first in head order, so the visiting
+ * order is unchanged; the rest come after them, as before. Candidates come through a cursor,
+ * one row at a time, so the second query runs only when the claim reaches it.
+ */
+export class ClaimStartsAtOldestDue1766600000000 implements MigrationInterface {
+  name = 'ClaimStartsAtOldestDue1766600000000';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`DROP FUNCTION claim_deliveries(text, int, int, int, bigint[])`);
+    await q.query(claimDeliveriesStartingAtOldestDue());
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query(`DROP FUNCTION claim_deliveries(text, int, int, int, bigint[])`);
+    await q.query(claimDeliveriesVisitingReadyWebhooks());
+  }
+}
+
+const OLDEST_DUE_FIRST = `
+          WITH RECURSIVE oldest AS MATERIALIZED (
+            -- The webhooks of the oldest due deliveries, each with its head (its oldest among them).
+            SELECT due.webhook_id, min(due.run_at) AS run_at FROM (
+              SELECT d.webhook_id, d.run_at FROM delivery d
+              WHERE d.status = 'pending' AND d.locked_by IS NULL AND d.run_at <= now()
+              ORDER BY d.run_at LIMIT p_limit
+            ) due GROUP BY due.webhook_id
+          ), ready AS (
+            (SELECT d.webhook_id, d.run_at FROM delivery d
+             WHERE d.status = 'pending' AND d.locked_by IS NULL
+             ORDER BY d.webhook_id, d.run_at LIMIT 1)
+            UNION ALL
+            SELECT next.webhook_id, next.run_at FROM ready r CROSS JOIN LATERAL (
+              SELECT d.webhook_id, d.run_at FROM delivery d
+              WHERE d.status = 'pending' AND d.locked_by IS NULL AND d.webhook_id > r.webhook_id
+              ORDER BY d.webhook_id, d.run_at LIMIT 1
+            ) next
+          )
+          (SELECT w.webhook_id, w.ordered, w.failing_since IS NOT NULL AS probing
+           FROM oldest head JOIN webhook w ON w.webhook_id = head.webhook_id
+           WHERE w.state = 1 AND (w.next_probe_at IS NULL OR w.next_probe_at <= now())
+           ORDER BY head.run_at)
+          UNION ALL
+          (SELECT w.webhook_id, w.ordered, w.failing_since IS NOT NULL AS probing
+           FROM ready head JOIN webhook w ON w.webhook_id = head.webhook_id
+           WHERE w.state = 1 AND head.run_at <= now() AND (w.next_probe_at IS NULL OR w.next_probe_at <= now())
+             AND NOT EXISTS (SELECT 1 FROM oldest o WHERE o.webhook_id = head.webhook_id)
+           ORDER BY head.run_at)`;
+
+export function claimDeliveriesStartingAtOldestDue(): string {
+  return withChanges(claimDeliveriesVisitingReadyWebhooks(), [
+    ['        v_hook record;\n', '        v_hook record;\n        v_candidates refcursor;\n'],
+    [
+      `        FOR v_hook IN${WEBHOOKS_WITH_READY_DELIVERIES}\n        LOOP\n          EXIT WHEN cardinality(v_ids) >= p_limit;\n`,
+      // Full before the next fetch: a fetch past the oldest webhooks starts the second query.
+      `        OPEN v_candidates FOR${OLDEST_DUE_FIRST};\n        LOOP\n          EXIT WHEN cardinality(v_ids) >= p_limit;\n          FETCH v_candidates INTO v_hook;\n          EXIT WHEN NOT FOUND;\n`,
+    ],
+    ['        END LOOP;\n\n        RETURN QUERY', '        END LOOP;\n        CLOSE v_candidates;\n\n        RETURN QUERY'],
+  ]);
+}
