@@ -36,10 +36,12 @@ const EVERY_ACTIVE_WEBHOOK = `
           WHERE w.state = 1 AND head.run_at <= now() AND (w.next_probe_at IS NULL OR w.next_probe_at <= now())
           ORDER BY head.run_at`;
 
-// The recursive CTE is a loose index scan of delivery_ready (webhook_id, run_at, delivery_id):
-// each step is one descent to the next webhook's first ready delivery.
-export const WEBHOOKS_WITH_READY_DELIVERIES = `
-          WITH RECURSIVE ready AS (
+/**
+ * CTE `ready`: each webhook with a ready delivery and its head, by a loose index scan of
+ * delivery_ready (webhook_id, run_at, delivery_id): each step is one descent to the next
+ * webhook's first ready delivery.
+ */
+export const READY_WEBHOOKS = `ready AS (
             (SELECT d.webhook_id, d.run_at FROM delivery d
              WHERE d.status = 'pending' AND d.locked_by IS NULL
              ORDER BY d.webhook_id, d.run_at LIMIT 1)
@@ -49,7 +51,10 @@ export const WEBHOOKS_WITH_READY_DELIVERIES = `
               WHERE d.status = 'pending' AND d.locked_by IS NULL AND d.webhook_id > r.webhook_id
               ORDER BY d.webhook_id, d.run_at LIMIT 1
             ) next
-          )
+          )`;
+
+export const WEBHOOKS_WITH_READY_DELIVERIES = `
+          WITH RECURSIVE ${READY_WEBHOOKS}
           SELECT w.webhook_id, w.ordered, w.failing_since IS NOT NULL AS probing
           FROM ready head JOIN webhook w ON w.webhook_id = head.webhook_id
           WHERE w.state = 1 AND head.run_at <= now() AND (w.next_probe_at IS NULL OR w.next_probe_at <= now())

@@ -1,6 +1,6 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { withChanges } from './1766100000000-LiveClaimCap';
-import { claimDeliveriesVisitingReadyWebhooks, WEBHOOKS_WITH_READY_DELIVERIES } from './1766400000000-ClaimVisitsReadyWebhooks';
+import { claimDeliveriesVisitingReadyWebhooks, READY_WEBHOOKS, WEBHOOKS_WITH_READY_DELIVERIES } from './1766400000000-ClaimVisitsReadyWebhooks';
 
 /**
  * claim_deliveries first visits the webhooks of the oldest due deliveries (as many deliveries as
@@ -34,17 +34,7 @@ const OLDEST_DUE_FIRST = `
               WHERE d.status = 'pending' AND d.locked_by IS NULL AND d.run_at <= now()
               ORDER BY d.run_at LIMIT p_limit
             ) due GROUP BY due.webhook_id
-          ), ready AS (
-            (SELECT d.webhook_id, d.run_at FROM delivery d
-             WHERE d.status = 'pending' AND d.locked_by IS NULL
-             ORDER BY d.webhook_id, d.run_at LIMIT 1)
-            UNION ALL
-            SELECT next.webhook_id, next.run_at FROM ready r CROSS JOIN LATERAL (
-              SELECT d.webhook_id, d.run_at FROM delivery d
-              WHERE d.status = 'pending' AND d.locked_by IS NULL AND d.webhook_id > r.webhook_id
-              ORDER BY d.webhook_id, d.run_at LIMIT 1
-            ) next
-          )
+          ), ${READY_WEBHOOKS}
           (SELECT w.webhook_id, w.ordered, w.failing_since IS NOT NULL AS probing
            FROM oldest head JOIN webhook w ON w.webhook_id = head.webhook_id
            WHERE w.state = 1 AND (w.next_probe_at IS NULL OR w.next_probe_at <= now())
