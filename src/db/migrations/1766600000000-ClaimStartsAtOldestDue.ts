@@ -26,24 +26,31 @@ export class ClaimStartsAtOldestDue1766600000000 implements MigrationInterface {
   }
 }
 
+/**
+ * The webhook `head` names, if a claim may take from it (Active, not waiting for a probe), looked
+ * up by its key. OFFSET 0 keeps it a lookup per candidate: as a plain join, PostgreSQL 18 chose a
+ * hash join that read the whole webhook table (2.3 ms beside 10,000 idle webhooks, every claim).
+ */
+const CLAIMABLE_WEBHOOK = `SELECT w.webhook_id, w.ordered, w.failing_since IS NOT NULL AS probing FROM webhook w
+             WHERE w.webhook_id = head.webhook_id AND w.state = 1 AND (w.next_probe_at IS NULL OR w.next_probe_at <= now())
+             OFFSET 0`;
+
 const OLDEST_DUE_FIRST = `
           WITH RECURSIVE oldest AS MATERIALIZED (
             -- The webhooks of the oldest due deliveries, each with its head (its oldest among them).
+            -- Any bound is right (the other webhooks follow); a constant leaves the query without
+            -- parameters, so PL/pgSQL plans it once per connection, not at every claim.
             SELECT due.webhook_id, min(due.run_at) AS run_at FROM (
               SELECT d.webhook_id, d.run_at FROM delivery d
               WHERE d.status = 'pending' AND d.locked_by IS NULL AND d.run_at <= now()
-              ORDER BY d.run_at LIMIT p_limit
+              ORDER BY d.run_at LIMIT 64
             ) due GROUP BY due.webhook_id
           ), ${READY_WEBHOOKS}
-          (SELECT w.webhook_id, w.ordered, w.failing_since IS NOT NULL AS probing
-           FROM oldest head JOIN webhook w ON w.webhook_id = head.webhook_id
-           WHERE w.state = 1 AND (w.next_probe_at IS NULL OR w.next_probe_at <= now())
+          (SELECT w.* FROM oldest head CROSS JOIN LATERAL (${CLAIMABLE_WEBHOOK}) w
            ORDER BY head.run_at)
           UNION ALL
-          (SELECT w.webhook_id, w.ordered, w.failing_since IS NOT NULL AS probing
-           FROM ready head JOIN webhook w ON w.webhook_id = head.webhook_id
-           WHERE w.state = 1 AND head.run_at <= now() AND (w.next_probe_at IS NULL OR w.next_probe_at <= now())
-             AND NOT EXISTS (SELECT 1 FROM oldest o WHERE o.webhook_id = head.webhook_id)
+          (SELECT w.* FROM ready head CROSS JOIN LATERAL (${CLAIMABLE_WEBHOOK}) w
+           WHERE head.run_at <= now() AND NOT EXISTS (SELECT 1 FROM oldest o WHERE o.webhook_id = head.webhook_id)
            ORDER BY head.run_at)`;
 
 export function claimDeliveriesStartingAtOldestDue(): string {
