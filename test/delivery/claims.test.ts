@@ -4,7 +4,7 @@
  * open: live claims less those whose receiver answered) stays exact however the claims interleave.
  */
 import fc from 'fast-check';
-import type { DataSource } from 'typeorm';
+import type { DataSource, QueryRunner } from 'typeorm';
 import { claimDueDeliveries } from '../../src/delivery/sql/claims';
 import { settleDeliveries } from '../../src/delivery/sql/deliveries';
 import { recordSuccesses } from '../../src/delivery/sql/webhookCounters';
@@ -169,6 +169,59 @@ describe('claims without a global lock', () => {
     } finally {
       await ds.query(`UPDATE webhook SET state = 1 WHERE webhook_id = $1`, [hookIds[1]]);
       await ds.query(`DELETE FROM delivery_worker`);
+    }
+  });
+
+  it('a claim and a heartbeat read what the work needs, not every webhook stored or every delivery queued', async () => {
+    // Rows each statement read from a table, from PostgreSQL's own counters (flushed at once by the session that ran it).
+    const rowsRead = async (table: string, run: (runner: QueryRunner) => Promise<unknown>): Promise<number> => {
+      const counters = async () => {
+        const [row]: Array<{ n: string }> = await ds.query(
+          `SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) AS n FROM pg_stat_user_tables WHERE relname = $1`,
+          [table],
+        );
+        return Number(row.n);
+      };
+      const runner = ds.createQueryRunner();
+      await runner.connect();
+      try {
+        await runner.query('SELECT pg_stat_force_next_flush()');
+        await runner.query('SELECT 1');
+        const before = await counters();
+        await run(runner);
+        await runner.query('SELECT pg_stat_force_next_flush()');
+        await runner.query('SELECT 1');
+        return (await counters()) - before;
+      } finally {
+        await runner.release();
+      }
+    };
+    await queue(1, 1);
+    const idle: Array<{ webhook_id: number }> = await ds.query(
+      `INSERT INTO webhook (name, events, target_url, state, type, registered, updated)
+       SELECT 'idle ' || g, ARRAY['claims.idle'], 'http://127.0.0.1:9/', 1, 'webhook', now(), now() FROM generate_series(1, 2000) g
+       RETURNING webhook_id`,
+    );
+    try {
+      await ds.query('ANALYZE webhook');
+      // Beside 2,000 idle Active webhooks, a claim that takes the one due delivery reads a handful of webhook rows.
+      let claimed: unknown[] = [];
+      const webhookRows = await rowsRead('webhook', async (runner) => (claimed = await runner.query(`SELECT * FROM claim_deliveries('worker-scale', 10, 60000, 8)`)));
+      expect(claimed).toHaveLength(1);
+      expect(webhookRows).toBeLessThan(50);
+
+      // A backlog beside a Stopped webhook: a heartbeat reads a handful of delivery rows, not the queue.
+      await queue(2, 12);
+      await ds.query(`INSERT INTO delivery (event_id, webhook_id) SELECT e.event_id, $1 FROM event e CROSS JOIN generate_series(1, 100) WHERE e.name = 'claims.prop'`, [hookIds[2]]);
+      await ds.query(`UPDATE webhook SET state = 2 WHERE webhook_id = $1`, [idle[0].webhook_id]);
+      await ds.query('ANALYZE delivery');
+      const deliveryRows = await rowsRead('delivery', (runner) => beatAndReleaseDeadClaims(runner.manager, 'worker-scale', 3000));
+      expect(deliveryRows).toBeLessThan(50);
+    } finally {
+      await ds.query(`DELETE FROM delivery_attempt`);
+      await ds.query(`DELETE FROM delivery`);
+      await ds.query(`DELETE FROM delivery_worker`);
+      await ds.query(`DELETE FROM webhook WHERE webhook_id = ANY($1::int[])`, [idle.map((w) => w.webhook_id)]);
     }
   });
 
