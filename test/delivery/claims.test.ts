@@ -34,11 +34,16 @@ describe('claims without a global lock', () => {
     await t.stop();
   });
 
-  /** A fresh queue: `perHook` due deliveries for each of the first `hooks` webhooks, older webhooks first. */
-  async function queue(hooks: number, perHook: number): Promise<void> {
+  /** No deliveries, attempts or worker heartbeats. */
+  async function emptyQueue(): Promise<void> {
     await ds.query(`DELETE FROM delivery_attempt`);
     await ds.query(`DELETE FROM delivery`);
     await ds.query(`DELETE FROM delivery_worker`);
+  }
+
+  /** A fresh queue: `perHook` due deliveries for each of the first `hooks` webhooks, older webhooks first. */
+  async function queue(hooks: number, perHook: number): Promise<void> {
+    await emptyQueue();
     await ds.query(
       `INSERT INTO delivery (event_id, webhook_id, run_at)
        SELECT e.event_id, h.id, now() - interval '1 minute' + h.n * interval '1 second'
@@ -120,8 +125,7 @@ describe('claims without a global lock', () => {
     for (let i = 0; i < 5; i++) ids.push((await createWebhook(t.service.manager, r.url, [`claims.order${i}`], { secret: '' })).webhookId);
     const [notDue, newerHead, olderHead, probing, stopped] = ids;
     try {
-      await ds.query(`DELETE FROM delivery_attempt`);
-      await ds.query(`DELETE FROM delivery`);
+      await emptyQueue();
       await ds.query(`UPDATE webhook SET state = 2 WHERE webhook_id = $1`, [stopped]);
       await ds.query(`UPDATE webhook SET failing_since = now(), next_probe_at = now() + interval '1 hour' WHERE webhook_id = $1`, [probing]);
       const ages: Array<[number, string]> = [
@@ -218,9 +222,7 @@ describe('claims without a global lock', () => {
       const deliveryRows = await rowsRead('delivery', (runner) => beatAndReleaseDeadClaims(runner.manager, 'worker-scale', 3000));
       expect(deliveryRows).toBeLessThan(50);
     } finally {
-      await ds.query(`DELETE FROM delivery_attempt`);
-      await ds.query(`DELETE FROM delivery`);
-      await ds.query(`DELETE FROM delivery_worker`);
+      await emptyQueue();
       await ds.query(`DELETE FROM webhook WHERE webhook_id = ANY($1::int[])`, [idle.map((w) => w.webhook_id)]);
     }
   });
