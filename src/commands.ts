@@ -40,8 +40,9 @@ interface Operator {
 /** The core and the delivery engine over the service's database (joining the embedded server when it runs); logs go to stderr. */
 async function asOperator<T>(config: Config, use: (op: Operator) => Promise<T>): Promise<T> {
   const db = await openDatabase(config, { command: 'a CLI command', join: true, poolSize: 2 });
-  const manager = new WebhookManager(db.dataSource, managerOptions(config));
-  const engine = new DeliveryEngine(db.dataSource, config, createLogger(config, pino.destination(2))).attach(manager);
+  const logger = createLogger(config, pino.destination(2));
+  const manager = new WebhookManager(db.dataSource, managerOptions(config), logger);
+  const engine = new DeliveryEngine(db.dataSource, config, logger).attach(manager);
   try {
     return await use({ ds: db.dataSource, manager, engine });
   } finally {

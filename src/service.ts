@@ -37,7 +37,7 @@ export async function startService(config: Config, logger: Logger = createLogger
   let delivery: DeliveryEngine | null = null;
   const readCache = config.webhookCacheMs > 0 ? new WebhookReadCache({ maxEntries: WEBHOOK_CACHE_ENTRIES, maxAgeMs: config.webhookCacheMs }) : null;
   try {
-    const manager = new WebhookManager(db.dataSource, managerOptions(config));
+    const manager = new WebhookManager(db.dataSource, managerOptions(config), logger);
     if (readCache) {
       readCache.listen(db.url, logger);
       manager.useReadCache(readCache);

@@ -1,8 +1,10 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Config } from '../config';
 import { dropPreviousSecret, storeRotatedSecret } from '../db/previousSecret';
-import { deleteWebhookRow, findWebhook, findWebhookCached, insertWebhook, insertWebhookWith, listWebhooks, listWebhooksCached, updateWebhook, type InsertTail } from '../db/webhookRepository';
+import { deleteWebhookRow, findWebhook, findWebhookCached, insertWebhook, insertWebhookWith, listWebhooks, listWebhooksCached, updateWebhook, type InsertTail, type WriteOptions } from '../db/webhookRepository';
 import type { WebhookReadCache } from '../db/webhookReadCache';
+import { WebhookChangeAnnouncer } from '../db/webhookChanges';
+import type { Logger } from '../logger';
 import { cancelOpenDeliveries } from '../db/deliveryRows';
 import { callerContext, canAccess, listScope, type Caller, type CallerContext } from './caller';
 import { NotFoundError, NotImplementedError, ValidationError, VerificationFailedError } from './errors';
@@ -35,6 +37,9 @@ export interface StateChangeListener {
   created(webhook: Webhook, actor: AssociateRef): InsertTail<unknown> | null;
 }
 
+/** A save's writes: saveWebhook announces the webhook itself once they committed. */
+const ANNOUNCED_BY_SAVE: WriteOptions = { announcedAfterCommit: true };
+
 /** Signals an event on behalf of a caller (the delivery engine), scoped to the caller's application. */
 export type EventSignaller = (eventName: string, primaryKey: number, data: TypedEntry[] | null, caller: CallerContext) => Promise<void>;
 
@@ -46,11 +51,16 @@ export class WebhookManager {
   private stateChangeListener: StateChangeListener | null = null;
   private eventSignaller: EventSignaller | null = null;
   private readCache: WebhookReadCache | null = null;
+  /** A save announces its webhook to other processes' read caches after its commit, not inside it. */
+  private readonly changes: WebhookChangeAnnouncer;
 
   constructor(
     private readonly ds: DataSource,
     private readonly options: ManagerOptions,
-  ) {}
+    logger?: Logger,
+  ) {
+    this.changes = new WebhookChangeAnnouncer(ds, logger);
+  }
 
   onStateChange(listener: StateChangeListener): void {
     this.stateChangeListener = listener;
@@ -159,19 +169,29 @@ export class WebhookManager {
       if (refused !== null) throw new VerificationFailedError(`The webhook was not saved: ${refused}`);
     }
 
-    if (!existing) return this.create(candidate, actor);
+    const saved = existing ? await this.update(existing, candidate, state, actor) : await this.create(candidate, actor);
+    await this.changes.announce(saved.webhookId);
+    return saved;
+  }
+
+  /** Writes an existing webhook's new version over its row, and its state event if the state changed. */
+  private update(existing: Webhook, candidate: Webhook, state: WebhookState, actor: AssociateRef): Promise<Webhook> {
     return this.writing(async (tx) => {
       // Re-read under a row lock: the delivery engine may have changed counters or state meanwhile.
       const current = await findWebhook(tx, existing.webhookId, true);
       if (!current) throw new NotFoundError(`Webhook ${existing.webhookId} was deleted while it was being saved.`);
-      const saved = await updateWebhook(tx, {
-        ...candidate,
-        totalCalls: current.totalCalls,
-        totalErrors: current.totalErrors,
-        lastError: current.lastError,
-        // Back to Active after TooManyErrors starts a fresh count, or one failure would trip it again.
-        consecutiveErrors: state === WebhookState.Active && current.state === WebhookState.TooManyErrors ? 0 : current.consecutiveErrors,
-      });
+      const saved = await updateWebhook(
+        tx,
+        {
+          ...candidate,
+          totalCalls: current.totalCalls,
+          totalErrors: current.totalErrors,
+          lastError: current.lastError,
+          // Back to Active after TooManyErrors starts a fresh count, or one failure would trip it again.
+          consecutiveErrors: state === WebhookState.Active && current.state === WebhookState.TooManyErrors ? 0 : current.consecutiveErrors,
+        },
+        ANNOUNCED_BY_SAVE,
+      );
       // A new Secret set directly replaces the old one at once, as before rotation (no overlap).
       if ((current.secret ?? '') !== (saved.secret ?? '')) await dropPreviousSecret(tx, saved.webhookId);
       if (current.state !== saved.state) await this.stateChangeListener?.changed(tx, saved, current.state, saved.state, actor);
@@ -183,7 +203,7 @@ export class WebhookManager {
   private async create(candidate: Webhook, actor: AssociateRef): Promise<Webhook> {
     try {
       const tail = this.stateChangeListener?.created(candidate, actor) ?? null;
-      return tail ? (await insertWebhookWith(this.ds, candidate, tail)).webhook : await insertWebhook(this.ds, candidate);
+      return tail ? (await insertWebhookWith(this.ds, candidate, tail, ANNOUNCED_BY_SAVE)).webhook : await insertWebhook(this.ds, candidate, ANNOUNCED_BY_SAVE);
     } finally {
       this.readCache?.forget();
     }

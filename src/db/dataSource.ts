@@ -31,6 +31,7 @@ import { ClaimReturnsWhatSendingNeeds1766300000000 } from './migrations/17663000
 import { ClaimVisitsReadyWebhooks1766400000000 } from './migrations/1766400000000-ClaimVisitsReadyWebhooks';
 import { LockedByWebhook1766500000000 } from './migrations/1766500000000-LockedByWebhook';
 import { ClaimStartsAtOldestDue1766600000000 } from './migrations/1766600000000-ClaimStartsAtOldestDue';
+import { ChangesAnnouncedAfterCommit1766700000000 } from './migrations/1766700000000-ChangesAnnouncedAfterCommit';
 import { SecretBox, useSecretBox } from './secretBox';
 
 export const ENTITIES = [WebhookRow, TicketRow, EventRow, DeliveryRow, DeliveryAttemptRow];
@@ -58,6 +59,7 @@ export const MIGRATIONS = [
   ClaimVisitsReadyWebhooks1766400000000,
   LockedByWebhook1766500000000,
   ClaimStartsAtOldestDue1766600000000,
+  ChangesAnnouncedAfterCommit1766700000000,
 ];
 
 export interface Database {

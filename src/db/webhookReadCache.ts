@@ -2,8 +2,10 @@ import type { Logger } from '../logger';
 import { ChannelListener } from './channelListener';
 
 /**
- * Notified by the webhook table's trigger when a transaction that changed a webhook row commits,
- * with that webhook's id ('' for a TRUNCATE): migrations WebhookChangedNotify and WebhookChangedById.
+ * Notified when a transaction that changed a webhook row commits, with that webhook's id ('' for
+ * a TRUNCATE): by the webhook table's trigger (migrations WebhookChangedNotify and
+ * WebhookChangedById), or for a save by the saving process right after its commit
+ * (db/webhookChanges.ts).
  */
 export const WEBHOOK_CHANGED_CHANNEL = 'webhook_changed';
 
@@ -28,7 +30,9 @@ interface Entry {
  *
  * Why a read is never staler than a commit's notification:
  * - The cache serves only while its LISTEN on WEBHOOK_CHANGED_CHANNEL is in effect. Every commit
- *   that changed a webhook row, from any process or from SQL, notifies it with that webhook's id,
+ *   that changed a webhook row, from any process or from SQL, notifies it with that webhook's id
+ *   (a save just after its commit, before it answers; a save's process that dies in between
+ *   leaves other caches stale until maxAgeMs),
  *   and it forgets that webhook and every list (a TRUNCATE's empty payload: everything). When the
  *   connection is lost it forgets everything and reads through until LISTEN is back, since
  *   notifications sent meanwhile are lost.

@@ -4,6 +4,7 @@ import { WebhookRow } from './entities/WebhookRow';
 import { preparedOn, statementName } from './preparedQuery';
 import { secretBoxOf, type SecretBox } from './secretBox';
 import type { WebhookReadCache } from './webhookReadCache';
+import { ANNOUNCED_CTE } from './webhookChanges';
 
 /** The webhook table's queries, named by what they do. The only place webhook SQL lives. */
 
@@ -206,10 +207,26 @@ function columnsOf(db: Db, row: Partial<WebhookRow>): { names: string[]; values:
   return { names, values };
 }
 
-export async function insertWebhook(db: Db, webhook: Webhook): Promise<Webhook> {
+/**
+ * How a write is announced to read caches: `announcedAfterCommit`, the caller announces it
+ * itself once its transaction committed (db/webhookChanges.ts WebhookChangeAnnouncer), and the
+ * table's trigger stays quiet inside the transaction. Otherwise the trigger announces it at
+ * commit. A caller that asks for it and does not announce leaves other processes' caches stale.
+ */
+export interface WriteOptions {
+  announcedAfterCommit?: boolean;
+}
+
+function insertStatement(names: string[]): string {
+  return `INSERT INTO webhook (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')})`;
+}
+
+export async function insertWebhook(db: Db, webhook: Webhook, options: WriteOptions = {}): Promise<Webhook> {
   const box = secretBoxOf(db);
   const { names, values } = columnsOf(db, webhookToRow(webhook, box));
-  const text = `INSERT INTO webhook (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ${WEBHOOK_COLUMNS}`;
+  const text = options.announcedAfterCommit
+    ? `WITH ${ANNOUNCED_CTE}, inserted AS (${insertStatement(names)} RETURNING *) SELECT ${WEBHOOK_COLUMNS} FROM inserted, announced`
+    : `${insertStatement(names)} RETURNING ${WEBHOOK_COLUMNS}`;
   const rows = await run(db, statementName('webhook_insert', text), text, values);
   return rowToWebhook(rows[0], box);
 }
@@ -230,21 +247,23 @@ export interface InsertTail<T> {
 }
 
 /** insertWebhook with `tail` in the same statement; returns the webhook and what the tail read. */
-export async function insertWebhookWith<T>(db: Db, webhook: Webhook, tail: InsertTail<T>): Promise<{ webhook: Webhook; tail: T }> {
+export async function insertWebhookWith<T>(db: Db, webhook: Webhook, tail: InsertTail<T>, options: WriteOptions = {}): Promise<{ webhook: Webhook; tail: T }> {
   const box = secretBoxOf(db);
   const { names, values } = columnsOf(db, webhookToRow(webhook, box));
+  const [announced, fromAnnounced] = options.announcedAfterCommit ? [`${ANNOUNCED_CTE}, `, ', announced'] : ['', ''];
   const text =
-    `WITH inserted AS (INSERT INTO webhook (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING *), ` +
-    `${tail.ctes(values.length + 1)} SELECT ${WEBHOOK_COLUMNS}, ${tail.select} FROM inserted`;
+    `WITH ${announced}inserted AS (${insertStatement(names)} RETURNING *), ` +
+    `${tail.ctes(values.length + 1)} SELECT ${WEBHOOK_COLUMNS}, ${tail.select} FROM inserted${fromAnnounced}`;
   const rows = await run(db, statementName('webhook_insert', text), text, [...values, ...tail.values]);
   return { webhook: rowToWebhook(rows[0], box), tail: tail.read(rows[0] as unknown as Record<string, unknown>) };
 }
 
-export async function updateWebhook(db: Db, webhook: Webhook): Promise<Webhook> {
+export async function updateWebhook(db: Db, webhook: Webhook, options: WriteOptions = {}): Promise<Webhook> {
   const box = secretBoxOf(db);
   const { names, values } = columnsOf(db, webhookToRow(webhook, box));
   values.push(webhook.webhookId);
-  const text = `UPDATE webhook SET ${names.map((name, i) => `${name} = $${i + 1}`).join(', ')} WHERE webhook_id = $${values.length} RETURNING ${WEBHOOK_COLUMNS}`;
+  const [announced, fromAnnounced] = options.announcedAfterCommit ? [`WITH ${ANNOUNCED_CTE} `, ' FROM announced'] : ['', ''];
+  const text = `${announced}UPDATE webhook SET ${names.map((name, i) => `${name} = $${i + 1}`).join(', ')}${fromAnnounced} WHERE webhook_id = $${values.length} RETURNING ${WEBHOOK_COLUMNS}`;
   const rows = await run(db, statementName('webhook_update', text), text, values);
   if (rows.length === 0) throw new Error(`Webhook ${webhook.webhookId} is gone.`);
   return rowToWebhook(rows[0], box);
