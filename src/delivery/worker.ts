@@ -114,7 +114,8 @@ export class DeliveryWorker {
   private listener: ChannelListener | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private beating: Promise<void> | null = null;
-  private beats = 0;
+  /** Whether a beat has run: the first one also checks that autovacuum is on. */
+  private beaten = false;
   /** The heartbeat's own connection: a beat queued behind a busy pool would make a live worker look dead. */
   private heartbeatRunner: QueryRunner | null = null;
   /** Keep-alive connections per target origin, at most `concurrency` each; made by start(), destroyed by stop(). */
@@ -226,7 +227,9 @@ export class DeliveryWorker {
           this.wake();
         }
         this.serverStartedAt = serverStartedAt;
-        if (this.beats++ === 0 && (await autovacuumIsOff(runner.manager).catch(() => false))) {
+        const first = !this.beaten;
+        this.beaten = true;
+        if (first && (await autovacuumIsOff(runner.manager).catch(() => false))) {
           this.logger.warn(
             'autovacuum is off on this PostgreSQL server: nothing reclaims the dead rows of delivery, delivery_attempt and event, so they grow and claims slow down; turn autovacuum on, or VACUUM those tables regularly',
           );

@@ -47,7 +47,7 @@ describe('analyzeGrownTables', () => {
 
 /**
  * A worker that starts on a database grown without one (serve signalling with RUN_WORKER=false,
- * an import) refreshes the statistics at its first heartbeat, not five beats later: until then
+ * an import) refreshes the statistics at its first heartbeat (and at every one after): until then
  * its claims run on plans made for empty tables.
  */
 describe('a starting worker', () => {

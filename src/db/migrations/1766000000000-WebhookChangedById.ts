@@ -14,15 +14,7 @@ export class WebhookChangedById1766000000000 implements MigrationInterface {
   name = 'WebhookChangedById1766000000000';
 
   async up(q: QueryRunner): Promise<void> {
-    await q.query(`CREATE OR REPLACE FUNCTION webhook_changed_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF TG_LEVEL = 'ROW' THEN
-          PERFORM pg_notify('webhook_changed', (CASE WHEN TG_OP = 'DELETE' THEN OLD.webhook_id ELSE NEW.webhook_id END)::text);
-        ELSE
-          PERFORM pg_notify('webhook_changed', '');
-        END IF;
-        RETURN NULL;
-      END $$`);
+    await q.query(WEBHOOK_CHANGED_BY_ID);
   }
 
   async down(q: QueryRunner): Promise<void> {
@@ -33,3 +25,14 @@ export class WebhookChangedById1766000000000 implements MigrationInterface {
       END $$`);
   }
 }
+
+/** The trigger function as this migration leaves it (later migrations change it from this text). */
+export const WEBHOOK_CHANGED_BY_ID = `CREATE OR REPLACE FUNCTION webhook_changed_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_LEVEL = 'ROW' THEN
+          PERFORM pg_notify('webhook_changed', (CASE WHEN TG_OP = 'DELETE' THEN OLD.webhook_id ELSE NEW.webhook_id END)::text);
+        ELSE
+          PERFORM pg_notify('webhook_changed', '');
+        END IF;
+        RETURN NULL;
+      END $$`;

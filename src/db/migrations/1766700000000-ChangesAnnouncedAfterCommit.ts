@@ -1,4 +1,6 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { WEBHOOK_CHANGED_BY_ID } from './1766000000000-WebhookChangedById';
+import { withChanges } from './1766100000000-LiveClaimCap';
 
 /**
  * webhook_changed's row trigger stays quiet in a transaction that announces its change itself
@@ -17,29 +19,17 @@ export class ChangesAnnouncedAfterCommit1766700000000 implements MigrationInterf
   name = 'ChangesAnnouncedAfterCommit1766700000000';
 
   async up(q: QueryRunner): Promise<void> {
-    await q.query(`CREATE OR REPLACE FUNCTION webhook_changed_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF TG_LEVEL = 'ROW' THEN
-          IF current_setting('webhook_agent.announced_after_commit', true) = 'on' THEN
-            RETURN NULL;
-          END IF;
-          PERFORM pg_notify('webhook_changed', (CASE WHEN TG_OP = 'DELETE' THEN OLD.webhook_id ELSE NEW.webhook_id END)::text);
-        ELSE
-          PERFORM pg_notify('webhook_changed', '');
-        END IF;
-        RETURN NULL;
-      END $$`);
+    await q.query(
+      withChanges(WEBHOOK_CHANGED_BY_ID, [
+        [
+          "        IF TG_LEVEL = 'ROW' THEN\n",
+          "        IF TG_LEVEL = 'ROW' THEN\n          IF current_setting('webhook_agent.announced_after_commit', true) = 'on' THEN\n            RETURN NULL;\n          END IF;\n",
+        ],
+      ]),
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {
-    await q.query(`CREATE OR REPLACE FUNCTION webhook_changed_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF TG_LEVEL = 'ROW' THEN
-          PERFORM pg_notify('webhook_changed', (CASE WHEN TG_OP = 'DELETE' THEN OLD.webhook_id ELSE NEW.webhook_id END)::text);
-        ELSE
-          PERFORM pg_notify('webhook_changed', '');
-        END IF;
-        RETURN NULL;
-      END $$`);
+    await q.query(WEBHOOK_CHANGED_BY_ID);
   }
 }
